@@ -1,0 +1,142 @@
+"""Input checks shared by every public entry point: clear errors before anything reaches PyTensor."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["check_x", "check_labels", "check_prior_p", "check_choice", "check_positive_int"]
+
+
+def check_x(x, name: str = "x", *, n_features: int | None = None) -> np.ndarray:
+    """Validate a design matrix and return it as C-contiguous float64.
+
+    Parameters
+    ----------
+    x : array-like of shape (n_samples, n_features)
+        Numeric, finite values. pandas DataFrames are accepted.
+    name : str
+        Argument name used in error messages.
+    n_features : int, optional
+        Expected number of columns.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), float64
+    """
+    if hasattr(x, "to_numpy") and not isinstance(x, np.ndarray):
+        x = x.to_numpy()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be a 2-D numeric array; got {type(x).__name__}") from exc
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(
+            f"{name} must be numeric (int, float or bool dtype); got dtype {arr.dtype}"
+        )
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real-valued; got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D of shape (n_samples, n_features); got {arr.ndim}-D shape "
+            f"{arr.shape}"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 rows; at least 1 is needed")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 features; at least 1 column is needed")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); all must be finite")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features but {n_features} were expected"
+        )
+    return arr
+
+
+def check_labels(y, n_classes: int, name: str = "y", *, n_samples: int | None = None
+                 ) -> np.ndarray:
+    """Validate integer class codes in ``0..n_classes-1`` and return them as int64.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Integer labels (floats holding whole numbers and bools are accepted).
+    n_classes : int
+        Number of classes; labels must lie in ``range(n_classes)``.
+    name : str
+        Argument name used in error messages.
+    n_samples : int, optional
+        Expected length (the number of rows of ``x``).
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), int64
+    """
+    if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):
+        y = y.to_numpy()
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D of shape (n_samples,); got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; at least 1 label is needed")
+    if arr.dtype == bool:
+        arr = arr.astype(np.int64)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(
+            f"{name} must hold integer class codes 0..{n_classes - 1}; got dtype {arr.dtype} "
+            "(use bayesbin.fit for arbitrary labels)"
+        )
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"{name} must hold whole-number class codes; got non-integers")
+    arr = arr.astype(np.int64)
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} labels but x has {n_samples} rows; lengths must match"
+        )
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(
+            f"{name} has labels outside 0..{n_classes - 1} (found min {lo}, max {hi}) for a "
+            f"model with {n_classes} classes"
+        )
+    return arr
+
+
+def check_prior_p(prior_p, shape: tuple[int, ...], name: str = "prior_p") -> np.ndarray:
+    """Validate a Bernoulli prior probability, scalar or broadcastable to ``shape``."""
+    try:
+        arr = np.asarray(prior_p, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a number or array of numbers in [0, 1]") from exc
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr > 1):
+        raise ValueError(f"{name} must lie in [0, 1]; got values outside that range")
+    try:
+        arr = np.broadcast_to(arr, shape).copy()
+    except ValueError as exc:
+        raise ValueError(
+            f"{name} of shape {arr.shape} does not broadcast to the weight shape {shape}"
+        ) from exc
+    return arr
+
+
+def check_choice(value, name: str, choices) -> str:
+    """Check that ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
+    return value
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
+    """Check an integer option such as ``draws`` or ``chains``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)

@@ -1,0 +1,272 @@
+"""Sampler presets around ``pm.sample``: step assignment, compact bits, exact lp, provenance.
+
+Presets (``sampler=``):
+
+* ``"pymc-gibbs"``: PyMC's ``BinaryGibbsMetropolis`` on the bits (full-model logp per bit), NUTS on
+  continuous parameters (bias, scale) in one compound step. The reference, slow on large data.
+* ``"incremental"``: bayesbin's exact incremental Gibbs sampler (:class:`IncrementalGibbs`), which
+  also updates bias and scale from its cached activations; O(nonzeros of a column) per bit.
+* ``"incremental+nuts"``: incremental Gibbs on the bits, PyMC NUTS on bias/scale.
+* ``"dmala"``: gradient-informed parallel flips (:class:`DiscreteLangevin`), NUTS on the rest.
+* ``"nuts"``: NUTS on everything (relaxed Beta-weight models only).
+* ``"auto"`` (default): ``"nuts"`` for relaxed models, ``"incremental"`` for bayesbin binary
+  models, otherwise PyMC's own assignment (``"dmala"`` when it is available for Bernoulli
+  variables of a general model).
+
+The result is what ``pm.sample`` returns (``InferenceData``; a ``DataTree`` on PyMC 6) with bits
+stored as int8, ``sample_stats["lp"]`` holding the exact model log-posterior per draw, and the
+provenance in ``posterior.attrs``: ``"bayesbin_sampler"`` (the preset), ``"bayesbin_steps"``
+(JSON list of step methods and their variables) and ``"bayesbin_spec"`` (JSON model spec).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pymc as pm
+
+from bayesbin._compat import get_group, has_group, set_group
+from bayesbin._validation import check_positive_int
+from bayesbin.models import get_spec, is_bayesbin_model, log_posterior, model_data
+
+__all__ = ["sample", "SAMPLERS", "build_steps", "resolve_sampler", "add_log_posterior"]
+
+SAMPLERS = ("auto", "pymc-gibbs", "incremental", "incremental+nuts", "dmala", "nuts")
+
+
+def _incremental_available() -> bool:
+    try:
+        import bayesbin.incremental  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _dmala_available() -> bool:
+    try:
+        import bayesbin.dmala  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _split_vars(model: pm.Model):
+    """Return (bernoulli free RVs, other free RVs)."""
+    bern, cont = [], []
+    for rv in model.free_RVs:
+        op = rv.owner.op
+        if isinstance(op, pm.Bernoulli.rv_type) or getattr(op, "name", "") == "bernoulli":
+            bern.append(rv)
+        else:
+            cont.append(rv)
+    return bern, cont
+
+
+def resolve_sampler(model: pm.Model, sampler: str = "auto") -> str:
+    """Name of the preset ``sampler="auto"`` (or an explicit name) resolves to for ``model``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset, or one that cannot sample ``model`` (e.g. ``"nuts"`` on bits).
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {list(SAMPLERS)}; got {sampler!r}")
+    bern, _ = _split_vars(model)
+    relaxed = is_bayesbin_model(model) and get_spec(model).relaxed is not None
+    if sampler == "auto":
+        if not bern:
+            return "nuts"
+        if is_bayesbin_model(model) and not relaxed and _incremental_available():
+            return "incremental"
+        return "pymc-gibbs"
+    if sampler == "nuts" and bern:
+        raise ValueError(
+            "sampler='nuts' needs continuous weights: build the model with relaxed=True, or use "
+            "sampler='pymc-gibbs' / 'incremental' for binary weights"
+        )
+    if sampler in ("pymc-gibbs", "dmala", "incremental", "incremental+nuts") and not bern:
+        raise ValueError(
+            f"sampler={sampler!r} samples Bernoulli weights but the model has none "
+            "(relaxed model?); use sampler='nuts'"
+        )
+    if sampler.startswith("incremental"):
+        if not is_bayesbin_model(model):
+            raise ValueError(
+                f"sampler={sampler!r} needs a model built by bayesbin.binary_logistic or "
+                "bayesbin.binary_softmax"
+            )
+        if not _incremental_available():  # pragma: no cover
+            raise ValueError("the incremental sampler is not available in this installation")
+    if sampler == "dmala" and not _dmala_available():  # pragma: no cover
+        raise ValueError("the DMALA sampler is not available in this installation")
+    return sampler
+
+
+def build_steps(model: pm.Model, sampler: str = "auto", step_kwargs: dict | None = None):
+    """Step methods of a preset for ``model``.
+
+    Parameters
+    ----------
+    model : pm.Model
+    sampler : str
+        A preset name (see module docstring).
+    step_kwargs : dict, optional
+        Keyword arguments for the preset's bit sampler (e.g. ``{"mode": "metropolis"}``).
+
+    Returns
+    -------
+    preset : str
+        The resolved preset name.
+    steps : list of step methods (empty list: let PyMC assign).
+    """
+    preset = resolve_sampler(model, sampler)
+    step_kwargs = dict(step_kwargs or {})
+    bern, cont = _split_vars(model)
+    steps = []
+    with model:
+        if preset == "nuts":
+            return preset, [pm.NUTS(cont, **step_kwargs)] if cont else []
+        if preset == "pymc-gibbs":
+            if cont:
+                steps.append(pm.NUTS(cont))
+            steps.append(pm.BinaryGibbsMetropolis(bern, **step_kwargs))
+        elif preset == "incremental":
+            from bayesbin.incremental import IncrementalGibbs
+
+            steps.append(IncrementalGibbs([model["w"], *cont], **step_kwargs))
+        elif preset == "incremental+nuts":
+            from bayesbin.incremental import IncrementalGibbs
+
+            if cont:
+                steps.append(pm.NUTS(cont))
+            steps.append(IncrementalGibbs([model["w"]], **step_kwargs))
+        elif preset == "dmala":
+            from bayesbin.dmala import DiscreteLangevin
+
+            if cont:
+                steps.append(pm.NUTS(cont))
+            steps.append(DiscreteLangevin(bern, **step_kwargs))
+    return preset, steps
+
+
+def _describe_steps(steps) -> list[dict]:
+    out = []
+    for s in steps:
+        names = [v.name for v in getattr(s, "vars", [])]
+        out.append({"step": type(s).__name__, "vars": names})
+    return out
+
+
+def add_log_posterior(result, model: pm.Model) -> None:
+    """Write the exact model log-posterior per draw into ``sample_stats["lp"]`` (in place).
+
+    Vectorised numpy for bayesbin models (:func:`bayesbin.models.log_posterior`), one compiled
+    ``model.compile_logp()`` call per draw otherwise.
+    """
+    import xarray as xr
+
+    post = get_group(result, "posterior")
+    nc, nd = post.sizes["chain"], post.sizes["draw"]
+    if is_bayesbin_model(model):
+        spec = get_spec(model)
+        x, y = model_data(model)
+        w = post["w"].values.reshape(nc * nd, *spec.weight_shape)
+        b = post["b"].values.reshape(nc * nd, -1) if spec.bias else None
+        s = post["scale"].values.reshape(nc * nd) if spec.scale is True else None
+        lp = log_posterior(spec, x, y, w, b, s).reshape(nc, nd)
+    else:
+        logp = model.compile_logp()
+        lp = np.empty((nc, nd))
+        names = [rv.name for rv in model.free_RVs]
+        for c in range(nc):
+            for d in range(nd):
+                point = {}
+                for rv in model.free_RVs:
+                    vv = model.rvs_to_values[rv]
+                    val = post[rv.name].values[c, d]
+                    tr = model.rvs_to_transforms.get(rv)
+                    if tr is not None:
+                        val = tr.forward(val, *rv.owner.inputs).eval()
+                    point[vv.name] = np.asarray(val, dtype=vv.dtype)
+                lp[c, d] = logp(point)
+        del names
+    da = xr.DataArray(lp, dims=("chain", "draw"),
+                      coords={"chain": post["chain"].values, "draw": post["draw"].values})
+    if has_group(result, "sample_stats"):
+        ss = get_group(result, "sample_stats").copy()
+        ss["lp"] = da
+    else:
+        ss = xr.Dataset({"lp": da})
+    set_group(result, "sample_stats", ss)
+
+
+def _compact_bits(result, bern_names) -> None:
+    post = get_group(result, "posterior").copy()
+    changed = False
+    for name in bern_names:
+        if name in post and post[name].dtype != np.int8:
+            post[name] = post[name].astype(np.int8)
+            changed = True
+    if changed:
+        set_group(result, "posterior", post)
+
+
+def sample(model: pm.Model | None = None, *, sampler: str = "auto", draws: int = 1000,
+           tune: int = 1000, chains: int = 2, cores: int | None = None, random_seed=None,
+           progressbar: bool = True, step_kwargs: dict | None = None, **kwargs):
+    """Sample a (bayesbin) model with a preset and return ArviZ-ready results.
+
+    Parameters
+    ----------
+    model : pm.Model, optional
+        The model (default: the model on the context stack).
+    sampler : str
+        ``"auto"``, ``"pymc-gibbs"``, ``"incremental"``, ``"incremental+nuts"``, ``"dmala"`` or
+        ``"nuts"``; see the module docstring.
+    draws, tune, chains : int
+        Posterior draws and tuning iterations per chain, number of chains.
+    cores : int, optional
+        Worker processes (PyMC's default when None).
+    random_seed : int or sequence of int, optional
+    progressbar : bool
+    step_kwargs : dict, optional
+        Options of the preset's bit sampler.
+    **kwargs
+        Passed to ``pm.sample`` (e.g. ``initvals``, ``target_accept`` is not: use step_kwargs).
+
+    Returns
+    -------
+    arviz.InferenceData (xarray.DataTree on PyMC 6)
+        ``posterior`` with bits as int8 and dims ("chain", "draw", ...); ``sample_stats["lp"]``,
+        the exact model log-posterior of every draw; provenance in ``posterior.attrs``.
+    """
+    model = pm.modelcontext(model)
+    draws = check_positive_int(draws, "draws")
+    tune = check_positive_int(tune, "tune", minimum=0)
+    chains = check_positive_int(chains, "chains")
+    if cores is not None:
+        cores = check_positive_int(cores, "cores")
+    preset, steps = build_steps(model, sampler, step_kwargs)
+    kwargs.setdefault("compute_convergence_checks", False)
+    with model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
+        result = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
+                           step=steps or None, random_seed=random_seed,
+                           progressbar=progressbar, return_inferencedata=True, **kwargs)
+    bern, _ = _split_vars(model)
+    _compact_bits(result, [rv.name for rv in bern])
+    add_log_posterior(result, model)
+    post = get_group(result, "posterior")
+    attrs = {
+        "bayesbin_sampler": preset,
+        "bayesbin_steps": json.dumps(_describe_steps(steps) or [{"step": "pymc-auto",
+                                                                 "vars": []}]),
+    }
+    if is_bayesbin_model(model):
+        attrs["bayesbin_spec"] = json.dumps(get_spec(model).to_dict())
+    post = post.assign_attrs(**attrs)
+    set_group(result, "posterior", post)
+    return result
