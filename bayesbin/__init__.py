@@ -2,6 +2,16 @@
 
 from importlib import metadata as _metadata
 
+from bayesbin.data import (
+    DataNotFoundError,
+    load_fashion_mnist,
+    load_mnist,
+    load_mnist56,
+    make_mnist56,
+    read_idx,
+)
+from bayesbin.diagnostics import mixing_overview, summary
+from bayesbin.estimator import BayesBinClassifier, fit
 from bayesbin.models import (
     ModelSpec,
     OneVectorTrapWarning,
@@ -10,6 +20,7 @@ from bayesbin.models import (
     get_spec,
     set_data,
 )
+from bayesbin.sampling import sample
 
 try:
     __version__ = _metadata.version("bayesbin")
@@ -17,10 +28,21 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - source tree without
     __version__ = "0.0.0"
 
 __all__ = [
+    "BayesBinClassifier",
+    "DataNotFoundError",
     "ModelSpec",
     "OneVectorTrapWarning",
     "binary_logistic",
     "binary_softmax",
+    "fit",
     "get_spec",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_mnist56",
+    "make_mnist56",
+    "mixing_overview",
+    "read_idx",
+    "sample",
     "set_data",
+    "summary",
 ]

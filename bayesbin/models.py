@@ -232,24 +232,29 @@ def _parse_bias(bias) -> bool:
     return bool(bias)
 
 
+def _f64(value):
+    """A float64 constant (PyMC would store 5.0 as float32 and lose precision in its logp)."""
+    return pt.constant(np.asarray(value, dtype=np.float64))
+
+
 def _weights(spec: ModelSpec, p: np.ndarray):
     """Create ``w`` and return the effective weight tensor ``W``."""
     if spec.relaxed is not None:
         a, b = spec.relaxed
-        w = pm.Beta("w", alpha=a, beta=b, dims=spec.weight_dims)
+        w = pm.Beta("w", alpha=_f64(a), beta=_f64(b), dims=spec.weight_dims)
     else:
         w = pm.Bernoulli("w", p=p, dims=spec.weight_dims)
-    return w if spec.encoding == "01" else 2.0 * w - 1.0
+    return w if spec.encoding == "01" else _f64(2.0) * w - _f64(1.0)
 
 
 def _scale_and_bias(spec: ModelSpec):
     if spec.scale is True:
-        s = pm.HalfNormal("scale", sigma=spec.scale_sigma)
+        s = pm.HalfNormal("scale", sigma=_f64(spec.scale_sigma))
     else:
-        s = spec.fixed_scale
+        s = _f64(spec.fixed_scale)
     if spec.bias:
         dims = "class" if spec.family == "softmax" else None
-        b = pm.Normal("b", mu=0.0, sigma=spec.bias_sigma, dims=dims)
+        b = pm.Normal("b", mu=_f64(0.0), sigma=_f64(spec.bias_sigma), dims=dims)
     else:
         b = 0.0
     return s, b

@@ -1,0 +1,51 @@
+"""Shared fixtures: deterministic seeds, tiny data sets, the repository root."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))  # for `import exact`
+
+os.environ.setdefault("BAYESBIN_FAST", "1")
+warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
+
+
+def seed_for(name: str) -> int:
+    """Deterministic seed from a test name (PyMC style), never tuned."""
+    return sum(ord(c) for c in name)
+
+
+@pytest.fixture
+def rng(request):
+    return np.random.default_rng(seed_for(request.node.name))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> pathlib.Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def tiny_binary():
+    """40 rows, 3 binary features, labels {0,1}."""
+    r = np.random.default_rng(11)
+    x = r.integers(0, 2, size=(40, 3)).astype(float)
+    y = (r.random(40) < 0.3 + 0.4 * x[:, 0]).astype(int)
+    return x, y
+
+
+@pytest.fixture(scope="session")
+def tiny_multiclass():
+    """60 rows, 3 real features in [0, 1], 3 classes."""
+    r = np.random.default_rng(12)
+    x = r.random((60, 3))
+    y = np.argmax(x + 0.5 * r.random((60, 3)), axis=1)
+    return x, y
