@@ -25,6 +25,8 @@ __all__ = [
     "to_idata",
     "plot_trace",
     "is_result",
+    "to_netcdf",
+    "from_netcdf",
 ]
 
 PYMC_MAJOR = int(pm.__version__.split(".")[0])
@@ -79,8 +81,9 @@ def set_group(result: Any, name: str, dataset) -> None:
     result[name] = DataTree(dataset)
 
 
-def to_idata(posterior: dict[str, np.ndarray], *, dims=None, coords=None, sample_stats=None,
-             attrs=None):
+def to_idata(
+    posterior: dict[str, np.ndarray], *, dims=None, coords=None, sample_stats=None, attrs=None
+):
     """Build a result object (InferenceData, or DataTree under ArviZ 1.x) from arrays.
 
     Parameters
@@ -102,8 +105,9 @@ def to_idata(posterior: dict[str, np.ndarray], *, dims=None, coords=None, sample
         if attrs:
             tree["posterior"].attrs.update(attrs)
         return tree
-    idata = az.from_dict(posterior=posterior, sample_stats=sample_stats, dims=dims,
-                         coords=coords, attrs=attrs)
+    idata = az.from_dict(
+        posterior=posterior, sample_stats=sample_stats, dims=dims, coords=coords, attrs=attrs
+    )
     if attrs:
         idata.posterior.attrs.update(attrs)
     return idata
@@ -114,3 +118,31 @@ def plot_trace(data, var_names=None, **kwargs):
     if ARVIZ_MAJOR >= 1:  # pragma: no cover
         return az.plot_trace_dist(data, var_names=var_names, **kwargs)
     return az.plot_trace(data, var_names=var_names, **kwargs)
+
+
+def to_netcdf(result, path) -> None:
+    """Write a result to netCDF atomically (temp file in the same folder, then rename)."""
+    import os
+    import tempfile
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".nc.tmp")
+    os.close(fd)
+    try:
+        result.to_netcdf(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def from_netcdf(path):
+    """Read a result written by :func:`to_netcdf`."""
+    if ARVIZ_MAJOR >= 1:  # pragma: no cover
+        import xarray as xr
+
+        return xr.open_datatree(path).load()
+    return az.from_netcdf(path)

@@ -25,40 +25,53 @@ def check_x(x, name: str = "x", *, n_features: int | None = None) -> np.ndarray:
     -------
     ndarray of shape (n_samples, n_features), float64
     """
+    if hasattr(x, "tocsr") or type(x).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a scipy sparse matrix: sparse input is not supported; pass a dense "
+            f"array ({name}.toarray())"
+        )
     if hasattr(x, "to_numpy") and not isinstance(x, np.ndarray):
         x = x.to_numpy()
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be a 2-D numeric array; got {type(x).__name__}") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(
-            f"{name} must be numeric (int, float or bool dtype); got dtype {arr.dtype}"
-        )
     if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real-valued; got dtype {arr.dtype}")
+        raise ValueError(f"Complex data not supported: {name} must be real; got {arr.dtype}")
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be numeric; converting it failed: {exc}") from exc
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be numeric (int, float or bool dtype); got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"Complex data not supported: {name} must be real-valued; got {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D of shape (n_samples, n_features); got {arr.ndim}-D shape "
-            f"{arr.shape}"
+            f"{arr.shape}. Reshape your data with x.reshape(-1, 1) for a single feature or "
+            "x.reshape(1, -1) for a single sample"
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 rows; at least 1 is needed")
     if arr.shape[1] == 0:
-        raise ValueError(f"{name} has 0 features; at least 1 column is needed")
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape=({arr.shape[0]}, 0)) while a minimum of 1 is required."
+        )
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s); all must be finite")
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(
-            f"{name} has {arr.shape[1]} features but {n_features} were expected"
+            f"{name} has {arr.shape[1]} features, but the model is expecting {n_features} "
+            "features as input"
         )
     return arr
 
 
-def check_labels(y, n_classes: int, name: str = "y", *, n_samples: int | None = None
-                 ) -> np.ndarray:
+def check_labels(y, n_classes: int, name: str = "y", *, n_samples: int | None = None) -> np.ndarray:
     """Validate integer class codes in ``0..n_classes-1`` and return them as int64.
 
     Parameters

@@ -89,11 +89,14 @@ def mixing_overview(result, var_name: str = "w") -> dict:
     flat = arr.reshape(nc * nd, -1)
     constant = np.all(flat == flat[:1], axis=0)
     moving = arr[:, :, ~constant]
-    out = {"n_bits": int(arr.shape[-1]), "n_constant": int(constant.sum()),
-           "draws": int(nc * nd)}
+    out = {"n_bits": int(arr.shape[-1]), "n_constant": int(constant.sum()), "draws": int(nc * nd)}
     if moving.shape[-1] == 0:
-        out.update(frac_mixing=float("nan"), max_rhat=float("nan"), min_ess_bulk=float("nan"),
-                   median_ess_bulk=float("nan"))
+        out.update(
+            frac_mixing=float("nan"),
+            max_rhat=float("nan"),
+            min_ess_bulk=float("nan"),
+            median_ess_bulk=float("nan"),
+        )
         return out
     import xarray as xr
 

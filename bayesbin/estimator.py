@@ -57,10 +57,22 @@ def _resolve_classes(y_raw: np.ndarray, classes) -> np.ndarray:
 
 
 def _as_label_array(y) -> np.ndarray:
+    if y is None:
+        raise ValueError("BayesBinClassifier requires y to be passed, but the target y is None")
     if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):
         y = y.to_numpy()
     arr = np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
+        import warnings
+
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; y is "
+            "raveled to shape (n_samples,)",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         arr = arr[:, 0]
     if arr.ndim != 1:
         raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {arr.shape}")
@@ -68,6 +80,11 @@ def _as_label_array(y) -> np.ndarray:
         raise ValueError("y is empty; at least 1 label is needed")
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ValueError("y contains NaN or infinite labels")
+    if arr.dtype.kind == "f" and np.any(arr != np.round(arr)):
+        raise ValueError(
+            "Unknown label type: continuous. y holds non-integer floats; a "
+            "classifier needs class labels"
+        )
     if arr.dtype == object:
         if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in arr):
             raise ValueError("y contains missing labels (None/NaN)")
@@ -132,10 +149,27 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
     spec_ : bayesbin.ModelSpec
     """
 
-    def __init__(self, classes=None, *, family="auto", form="two_output",
-                 likelihood="categorical", encoding="01", prior_p=0.5, bias=True, scale=True, relaxed=False,
-                 sampler="auto", draws=1000, tune=500, chains=2, cores=None, random_seed=None,
-                 progressbar=False, step_kwargs=None):
+    def __init__(
+        self,
+        classes=None,
+        *,
+        family="auto",
+        form="two_output",
+        likelihood="categorical",
+        encoding="01",
+        prior_p=0.5,
+        bias=True,
+        scale=True,
+        relaxed=False,
+        sampler="auto",
+        draws=1000,
+        tune=500,
+        chains=2,
+        cores=None,
+        random_seed=None,
+        progressbar=False,
+        step_kwargs=None,
+    ):
         self.classes = classes
         self.family = family
         self.form = form
@@ -166,7 +200,12 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
             cols = np.asarray(X.columns, dtype=object)
             if all(isinstance(c, str) for c in cols):
                 names = cols
-        x = check_x(X, "x", n_features=None if reset else self.n_features_in_)
+        x = check_x(X, "x")
+        if not reset and x.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {x.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
         if reset:
             self.n_features_in_ = x.shape[1]
             if names is not None:
@@ -185,7 +224,9 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
 
                 warnings.warn(
                     "x does not have valid feature names, but BayesBinClassifier was fitted "
-                    "with feature names", UserWarning, stacklevel=3,
+                    "with feature names",
+                    UserWarning,
+                    stacklevel=3,
                 )
         return x
 
@@ -197,8 +238,13 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
             family = "logistic" if k == 2 else "softmax"
         if family == "logistic" and k != 2:
             raise ValueError(f"family='logistic' needs exactly 2 classes; got {k}")
-        common = dict(encoding=self.encoding, prior_p=self.prior_p, bias=self.bias,
-                      scale=self.scale, relaxed=self.relaxed)
+        common = dict(
+            encoding=self.encoding,
+            prior_p=self.prior_p,
+            bias=self.bias,
+            scale=self.scale,
+            relaxed=self.relaxed,
+        )
         if family == "logistic":
             return binary_logistic(x, codes, form=self.form, **common)
         return binary_softmax(x, codes, k, likelihood=self.likelihood, **common)
@@ -229,24 +275,74 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
             )
         labels = _resolve_classes(y_raw, self.classes)
         lookup = {v: i for i, v in enumerate(labels.tolist())}
-        codes = np.fromiter((lookup[v] for v in y_raw.tolist()), dtype=np.int64,
-                            count=len(y_raw))
+        codes = np.fromiter((lookup[v] for v in y_raw.tolist()), dtype=np.int64, count=len(y_raw))
         self.classes_ = labels
         model = self._build_model(x, codes, len(labels))
         cores = self.cores if self.cores is not None else min(chains, 2)
-        self.idata_ = sample(model, sampler=self.sampler, draws=draws, tune=tune,
-                             chains=chains, cores=cores, random_seed=self.random_seed,
-                             progressbar=self.progressbar, step_kwargs=self.step_kwargs)
+        self.idata_ = sample(
+            model,
+            sampler=self.sampler,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            random_seed=self.random_seed,
+            progressbar=self.progressbar,
+            step_kwargs=self.step_kwargs,
+        )
         self.spec_ = get_spec(model)
         self._store_classes()
         return self
+
+    @classmethod
+    def from_result(cls, result) -> BayesBinClassifier:
+        """Rebuild a fitted classifier from a saved result (e.g. read from netCDF).
+
+        Parameters
+        ----------
+        result : InferenceData or DataTree
+            Written by :meth:`fit` (it carries ``bayesbin_spec`` and ``bayesbin_classes`` in
+            ``posterior.attrs``).
+
+        Returns
+        -------
+        BayesBinClassifier
+            Ready for ``predict``/``predict_proba``/``to_bits`` (not for refitting data it
+            never saw: the sampling options are not stored).
+        """
+        from bayesbin._compat import get_group, is_result
+
+        if not is_result(result):
+            raise TypeError(f"result must be InferenceData or DataTree; got {type(result)}")
+        attrs = get_group(result, "posterior").attrs
+        if "bayesbin_spec" not in attrs:
+            raise ValueError("result has no bayesbin_spec attribute: not written by bayesbin")
+        spec = json.loads(attrs["bayesbin_spec"])
+        classes = json.loads(attrs.get("bayesbin_classes", "null"))
+        if classes is None:
+            classes = list(range(spec["n_classes"]))
+        clf = cls(
+            classes=classes,
+            family=spec["family"],
+            form=spec["form"] if spec["family"] == "logistic" else "two_output",
+            encoding=spec["encoding"],
+            bias=spec["bias"],
+            scale=spec["scale"],
+        )
+        clf.classes_ = np.asarray(classes)
+        clf.n_features_in_ = int(spec["n_features"])
+        clf.idata_ = result
+        return clf
 
     def _store_classes(self) -> None:
         from bayesbin._compat import get_group, set_group
 
         post = get_group(self.idata_, "posterior")
-        post = post.assign_attrs(bayesbin_classes=json.dumps(
-            [c.item() if hasattr(c, "item") else c for c in self.classes_]))
+        post = post.assign_attrs(
+            bayesbin_classes=json.dumps(
+                [c.item() if hasattr(c, "item") else c for c in self.classes_]
+            )
+        )
         set_group(self.idata_, "posterior", post)
 
     # -- prediction ------------------------------------------------------------------------
@@ -276,7 +372,8 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def to_bits(self, rule: str = "marginal", **kwargs):
         """Export the posterior as packed bits (see :func:`bayesbin.bits.to_bits`).

@@ -260,9 +260,19 @@ def _scale_and_bias(spec: ModelSpec):
     return s, b
 
 
-def binary_logistic(x, y, *, form: str = "single", encoding: str = "01", prior_p=0.5,
-                    bias: bool = False, scale=False, relaxed=False,
-                    bias_sigma: float = 5.0, scale_sigma: float = 1.0) -> pm.Model:
+def binary_logistic(
+    x,
+    y,
+    *,
+    form: str = "single",
+    encoding: str = "01",
+    prior_p=0.5,
+    bias: bool = False,
+    scale=False,
+    relaxed=False,
+    bias_sigma: float = 5.0,
+    scale_sigma: float = 1.0,
+) -> pm.Model:
     """Logistic regression with binary (or relaxed [0, 1]) weights.
 
     Parameters
@@ -324,9 +334,19 @@ def binary_logistic(x, y, *, form: str = "single", encoding: str = "01", prior_p
         shape, dims = (2, d), ("output", "feature")
     p = check_prior_p(prior_p, shape)
     spec = ModelSpec(
-        family="logistic", form=form, likelihood="bernoulli", encoding=encoding,
-        n_features=d, n_classes=2, weight_shape=shape, weight_dims=dims, prior_p=p,
-        bias=bias, bias_sigma=float(bias_sigma), scale=scale, scale_sigma=float(scale_sigma),
+        family="logistic",
+        form=form,
+        likelihood="bernoulli",
+        encoding=encoding,
+        n_features=d,
+        n_classes=2,
+        weight_shape=shape,
+        weight_dims=dims,
+        prior_p=p,
+        bias=bias,
+        bias_sigma=float(bias_sigma),
+        scale=scale,
+        scale_sigma=float(scale_sigma),
         relaxed=relaxed_ab,
     )
     if form == "single" and encoding == "01" and not bias and np.all(x >= 0):
@@ -352,9 +372,20 @@ def binary_logistic(x, y, *, form: str = "single", encoding: str = "01", prior_p
     return model
 
 
-def binary_softmax(x, y, classes, *, likelihood: str = "categorical", encoding: str = "01",
-                   prior_p=0.5, bias: bool = False, scale=False, relaxed=False,
-                   bias_sigma: float = 5.0, scale_sigma: float = 1.0) -> pm.Model:
+def binary_softmax(
+    x,
+    y,
+    classes,
+    *,
+    likelihood: str = "categorical",
+    encoding: str = "01",
+    prior_p=0.5,
+    bias: bool = False,
+    scale=False,
+    relaxed=False,
+    bias_sigma: float = 5.0,
+    scale_sigma: float = 1.0,
+) -> pm.Model:
     """Softmax (multinomial logistic) regression with binary or relaxed weights.
 
     Parameters
@@ -402,9 +433,19 @@ def binary_softmax(x, y, classes, *, likelihood: str = "categorical", encoding: 
     shape, dims = (d, k), ("feature", "class")
     p = check_prior_p(prior_p, shape)
     spec = ModelSpec(
-        family="softmax", form="softmax", likelihood=likelihood, encoding=encoding,
-        n_features=d, n_classes=k, weight_shape=shape, weight_dims=dims, prior_p=p,
-        bias=bias, bias_sigma=float(bias_sigma), scale=scale, scale_sigma=float(scale_sigma),
+        family="softmax",
+        form="softmax",
+        likelihood=likelihood,
+        encoding=encoding,
+        n_features=d,
+        n_classes=k,
+        weight_shape=shape,
+        weight_dims=dims,
+        prior_p=p,
+        bias=bias,
+        bias_sigma=float(bias_sigma),
+        scale=scale,
+        scale_sigma=float(scale_sigma),
         relaxed=relaxed_ab,
     )
     coords = {"obs": np.arange(n), "feature": np.arange(d), "class": np.arange(k)}
@@ -428,8 +469,17 @@ def _log_sigmoid(z: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -z)
 
 
-def log_posterior(spec: ModelSpec, x: np.ndarray, y: np.ndarray, w: np.ndarray, b=None,
-                  scale=None, *, jacobian: bool = True, chunk: int = 64) -> np.ndarray:
+def log_posterior(
+    spec: ModelSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    b=None,
+    scale=None,
+    *,
+    jacobian: bool = True,
+    chunk: int = 64,
+) -> np.ndarray:
     """Exact model log-posterior for many draws at once (numpy, float64).
 
     Equals ``model.compile_logp(jacobian=jacobian)`` at each draw (PyMC's transforms: log for

@@ -193,8 +193,11 @@ def add_log_posterior(result, model: pm.Model) -> None:
                     point[vv.name] = np.asarray(val, dtype=vv.dtype)
                 lp[c, d] = logp(point)
         del names
-    da = xr.DataArray(lp, dims=("chain", "draw"),
-                      coords={"chain": post["chain"].values, "draw": post["draw"].values})
+    da = xr.DataArray(
+        lp,
+        dims=("chain", "draw"),
+        coords={"chain": post["chain"].values, "draw": post["draw"].values},
+    )
     if has_group(result, "sample_stats"):
         ss = get_group(result, "sample_stats").copy()
         ss["lp"] = da
@@ -214,9 +217,19 @@ def _compact_bits(result, bern_names) -> None:
         set_group(result, "posterior", post)
 
 
-def sample(model: pm.Model | None = None, *, sampler: str = "auto", draws: int = 1000,
-           tune: int = 1000, chains: int = 2, cores: int | None = None, random_seed=None,
-           progressbar: bool = True, step_kwargs: dict | None = None, **kwargs):
+def sample(
+    model: pm.Model | None = None,
+    *,
+    sampler: str = "auto",
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 2,
+    cores: int | None = None,
+    random_seed=None,
+    progressbar: bool = True,
+    step_kwargs: dict | None = None,
+    **kwargs,
+):
     """Sample a (bayesbin) model with a preset and return ArviZ-ready results.
 
     Parameters
@@ -253,17 +266,24 @@ def sample(model: pm.Model | None = None, *, sampler: str = "auto", draws: int =
     kwargs.setdefault("compute_convergence_checks", False)
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
-        result = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
-                           step=steps or None, random_seed=random_seed,
-                           progressbar=progressbar, return_inferencedata=True, **kwargs)
+        result = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            step=steps or None,
+            random_seed=random_seed,
+            progressbar=progressbar,
+            return_inferencedata=True,
+            **kwargs,
+        )
     bern, _ = _split_vars(model)
     _compact_bits(result, [rv.name for rv in bern])
     add_log_posterior(result, model)
     post = get_group(result, "posterior")
     attrs = {
         "bayesbin_sampler": preset,
-        "bayesbin_steps": json.dumps(_describe_steps(steps) or [{"step": "pymc-auto",
-                                                                 "vars": []}]),
+        "bayesbin_steps": json.dumps(_describe_steps(steps) or [{"step": "pymc-auto", "vars": []}]),
     }
     if is_bayesbin_model(model):
         attrs["bayesbin_spec"] = json.dumps(get_spec(model).to_dict())

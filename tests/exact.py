@@ -22,6 +22,7 @@ __all__ = [
     "ess_1d",
     "joint_codes",
     "to_point_values",
+    "grid_posterior",
 ]
 
 MAX_BITS = 12
@@ -75,7 +76,7 @@ def enumerate_posterior(model, fixed: dict | None = None, var_names=("w",)):
         off = 0
         for n, shp, sz in zip(var_names, shapes, sizes, strict=True):
             vname = model.rvs_to_values[model[n]].name
-            point[vname] = s[off:off + sz].reshape(shp).astype(point[vname].dtype)
+            point[vname] = s[off : off + sz].reshape(shp).astype(point[vname].dtype)
             off += sz
         lps[i] = logp(point)
     lps -= lps.max()
@@ -109,8 +110,13 @@ def joint_codes(draws: np.ndarray) -> np.ndarray:
     return (draws.astype(np.int64) * weights).sum(axis=-1)
 
 
-def assert_bits_match_exact(draws: np.ndarray, states: np.ndarray, probs: np.ndarray,
-                            alpha: float = 1e-3, min_expected: float = 5.0) -> dict:
+def assert_bits_match_exact(
+    draws: np.ndarray,
+    states: np.ndarray,
+    probs: np.ndarray,
+    alpha: float = 1e-3,
+    min_expected: float = 5.0,
+) -> dict:
     """Test sampled bits against the exact posterior.
 
     Two tests at family-wise level ``alpha`` each:
@@ -181,12 +187,20 @@ def assert_bits_match_exact(draws: np.ndarray, states: np.ndarray, probs: np.nda
         )
     else:
         chi2, pval, dof = 0.0, 1.0, 0
-    return {"z": zs, "ess": np.array(esss), "thin": thin, "n_thinned": n, "chi2": chi2,
-            "pvalue": pval, "dof": dof}
+    return {
+        "z": zs,
+        "ess": np.array(esss),
+        "thin": thin,
+        "n_thinned": n,
+        "chi2": chi2,
+        "pvalue": pval,
+        "dof": dof,
+    }
 
 
-def assert_mean_matches(samples: np.ndarray, mean: float, sd: float, alpha: float = 1e-3,
-                        n_tests: int = 1) -> float:
+def assert_mean_matches(
+    samples: np.ndarray, mean: float, sd: float, alpha: float = 1e-3, n_tests: int = 1
+) -> float:
     """z-test a continuous (chains, draws) sample mean against an exact mean with MCSE.
 
     Returns the z statistic; fails if above ``z_{1 - alpha / (2 n_tests)}``.
@@ -199,3 +213,58 @@ def assert_mean_matches(samples: np.ndarray, mean: float, sd: float, alpha: floa
         f"mean {samples.mean():.4f} vs exact {mean:.4f}: z = {z:.2f} > {zcrit:.2f} (ESS {ess:.0f})"
     )
     return float(z)
+
+
+# ---------------------------------------------------------------------------------------------
+# Added by the incremental-sampler helper: bits jointly with continuous variables on a grid.
+# ---------------------------------------------------------------------------------------------
+
+
+def grid_posterior(model, grid: dict, var_names=("w",)):
+    """Exact joint posterior of the bits and of continuous variables integrated on a grid.
+
+    Parameters
+    ----------
+    model : pm.Model
+    grid : dict of str to 1-D ndarray
+        Grid of *value-space* values (e.g. ``"scale_log__"``) of every other free variable,
+        equally spaced; the log density is the model's (Jacobian included), so the
+        product grid is a Riemann sum in value space.
+    var_names : sequence of str
+        Bernoulli variables enumerated jointly (C-order flattenings concatenated).
+
+    Returns
+    -------
+    states : ndarray of shape (2**k, k), uint8
+    points : dict of str to ndarray of shape (G,)
+        Value-space coordinates of the G product-grid points.
+    probs : ndarray of shape (2**k, G), float64
+        Normalised joint probabilities.
+    """
+    logp = model.compile_logp()
+    point = dict(model.initial_point())
+    names = list(grid)
+    mesh = np.meshgrid(*[np.asarray(grid[n], dtype=np.float64) for n in names], indexing="ij")
+    points = {n: m.ravel() for n, m in zip(names, mesh, strict=True)}
+    n_grid = mesh[0].size if names else 1
+    shapes = [tuple(point[model.rvs_to_values[model[n]].name].shape) for n in var_names]
+    sizes = [int(np.prod(s)) for s in shapes]
+    k = sum(sizes)
+    if k > MAX_BITS:
+        raise ValueError(f"enumeration of {k} bits is too large (max {MAX_BITS})")
+    states = np.array(list(itertools.product((0, 1), repeat=k)), dtype=np.uint8)
+    lps = np.empty((len(states), n_grid))
+    for i, s in enumerate(states):
+        off = 0
+        for n, shp, sz in zip(var_names, shapes, sizes, strict=True):
+            vname = model.rvs_to_values[model[n]].name
+            point[vname] = s[off : off + sz].reshape(shp).astype(point[vname].dtype)
+            off += sz
+        for g in range(n_grid):
+            for n in names:
+                point[n] = np.full(point[n].shape, points[n][g])
+            lps[i, g] = logp(point)
+    lps -= lps.max()
+    probs = np.exp(lps)
+    probs /= probs.sum()
+    return states, points, probs

@@ -48,8 +48,9 @@ def test_categorical_equals_multinomial(tiny_multiclass, rng):
     x, y = tiny_multiclass
     for enc in ("01", "pm1"):
         mc = bayesbin.binary_softmax(x, y, 3, encoding=enc, bias=True, scale=0.7)
-        mm = bayesbin.binary_softmax(x, y, 3, likelihood="multinomial", encoding=enc, bias=True,
-                                     scale=0.7)
+        mm = bayesbin.binary_softmax(
+            x, y, 3, likelihood="multinomial", encoding=enc, bias=True, scale=0.7
+        )
         fc, fm = mc.compile_logp(), mm.compile_logp()
         for _ in range(5):
             w = rng.integers(0, 2, size=(3, 3))
@@ -95,8 +96,11 @@ def test_log_posterior_matches_pymc(tiny_multiclass, rng, family, relaxed):
                 m = bayesbin.binary_logistic(x, y2, form=form, **kw)
             spec = get_spec(m)
             f = m.compile_logp()
-            w = (rng.integers(0, 2, spec.weight_shape) if not relaxed
-                 else rng.uniform(0.05, 0.95, spec.weight_shape))
+            w = (
+                rng.integers(0, 2, spec.weight_shape)
+                if not relaxed
+                else rng.uniform(0.05, 0.95, spec.weight_shape)
+            )
             b = rng.normal(size=(3,) if family == "softmax" else ())
             p = dict(m.initial_point())
             if relaxed:
@@ -106,8 +110,9 @@ def test_log_posterior_matches_pymc(tiny_multiclass, rng, family, relaxed):
             p["b"] = b
             if scale is True:
                 p["scale_log__"] = np.log(0.8)
-            got = log_posterior(spec, x, m["y"].get_value(), w[None], np.atleast_1d(b)[None],
-                                np.array([0.8]))[0]
+            got = log_posterior(
+                spec, x, m["y"].get_value(), w[None], np.atleast_1d(b)[None], np.array([0.8])
+            )[0]
             assert got == pytest.approx(f(p), rel=1e-9, abs=1e-6)
 
 

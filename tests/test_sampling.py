@@ -1,0 +1,149 @@
+"""Sampler presets: exactness of the "pymc-gibbs" preset against enumeration, provenance, lp."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pymc as pm
+import pytest
+from exact import assert_bits_match_exact, enumerate_posterior
+
+import bayesbin
+from bayesbin.models import get_spec, log_posterior
+from bayesbin.sampling import resolve_sampler
+
+ALPHA = 1e-3
+
+
+def _data(seed, n=30, d=3, k=2):
+    r = np.random.default_rng(seed)
+    x = r.integers(0, 2, size=(n, d)).astype(float) * r.choice([0.5, 1.0], size=(n, d))
+    y = r.integers(0, k, size=n)
+    return x, y
+
+
+CASES = {
+    "softmax-categorical-01": lambda x, y3, y2: bayesbin.binary_softmax(x[:, :2], y3, 3, scale=0.8),
+    "softmax-multinomial-pm1": lambda x, y3, y2: bayesbin.binary_softmax(
+        x[:, :2], y3, 3, likelihood="multinomial", encoding="pm1", scale=0.6
+    ),
+    "logistic-single-pm1": lambda x, y3, y2: bayesbin.binary_logistic(
+        x, y2, encoding="pm1", prior_p=0.4
+    ),
+    "logistic-two_output-01": lambda x, y3, y2: bayesbin.binary_logistic(
+        x, y2, form="two_output", scale=1.5
+    ),
+    "logistic-two_output-pm1": lambda x, y3, y2: bayesbin.binary_logistic(
+        x, y2, form="two_output", encoding="pm1", scale=0.7
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_pymc_gibbs_matches_enumeration(case):
+    x, y2 = _data(1)
+    _, y3 = _data(2, k=3)
+    model = CASES[case](x, y3, y2)
+    states, probs = enumerate_posterior(model)
+    res = bayesbin.sample(
+        model,
+        sampler="pymc-gibbs",
+        draws=3000,
+        tune=300,
+        chains=2,
+        cores=1,
+        random_seed=20181,
+        progressbar=False,
+    )
+    w = res.posterior["w"].values
+    draws = w.reshape(w.shape[0], w.shape[1], -1)
+    assert_bits_match_exact(draws, states, probs, alpha=ALPHA)
+
+
+def test_exact_kit_has_power():
+    """The exactness test must reject a wrong sampler: iid draws from the prior fail it."""
+    x, y2 = _data(1)
+    model = bayesbin.binary_logistic(x, y2, encoding="pm1", scale=2.0)
+    states, probs = enumerate_posterior(model)
+    r = np.random.default_rng(5)
+    wrong = r.integers(0, 2, size=(2, 2000, states.shape[1]))
+    with pytest.raises(AssertionError):
+        assert_bits_match_exact(wrong, states, probs, alpha=ALPHA)
+    right = states[r.choice(len(probs), p=probs, size=(2, 2000))]
+    assert_bits_match_exact(right, states, probs, alpha=ALPHA)
+
+
+def test_result_records_steps_lp_and_compact_bits(tiny_multiclass):
+    x, y = tiny_multiclass
+    model = bayesbin.binary_softmax(x, y, 3, bias=True, scale=True)
+    res = bayesbin.sample(
+        model,
+        sampler="pymc-gibbs",
+        draws=20,
+        tune=10,
+        chains=2,
+        cores=1,
+        random_seed=3,
+        progressbar=False,
+    )
+    post = res.posterior
+    assert post["w"].dtype == np.int8
+    assert post["w"].dims == ("chain", "draw", "feature", "class")
+    assert post.attrs["bayesbin_sampler"] == "pymc-gibbs"
+    steps = json.loads(post.attrs["bayesbin_steps"])
+    assert [s["step"] for s in steps] == ["NUTS", "BinaryGibbsMetropolis"]
+    assert steps[1]["vars"] == ["w"]
+    assert json.loads(post.attrs["bayesbin_spec"])["n_classes"] == 3
+    # lp is the exact model log-posterior of each draw (PyMC's compound step reports 0)
+    f = model.compile_logp()
+    for c, d in [(0, 0), (1, 7)]:
+        point = {
+            "w": post["w"].values[c, d].astype(np.int64),
+            "b": post["b"].values[c, d],
+            "scale_log__": np.log(post["scale"].values[c, d]),
+        }
+        assert res.sample_stats["lp"].values[c, d] == pytest.approx(f(point), abs=1e-8)
+    spec = get_spec(model)
+    lp = log_posterior(
+        spec, x, y, post["w"].values[0], post["b"].values[0], post["scale"].values[0]
+    )
+    np.testing.assert_allclose(res.sample_stats["lp"].values[0], lp)
+    # ArviZ works on the result directly
+    table = bayesbin.summary(res)
+    assert {"r_hat", "ess_bulk", "ess_tail", "p_one"} <= set(table.columns)
+    assert table.loc["w[0, 0]", "p_one"] == pytest.approx(post["w"].values[:, :, 0, 0].mean())
+    assert np.isnan(table.loc["b[0]", "p_one"])
+
+
+def test_nuts_on_relaxed(tiny_multiclass):
+    x, y = tiny_multiclass
+    model = bayesbin.binary_softmax(x, y, 3, relaxed=True, bias=True)
+    assert resolve_sampler(model) == "nuts"
+    res = bayesbin.sample(
+        model, draws=30, tune=30, chains=1, cores=1, random_seed=1, progressbar=False
+    )
+    w = res.posterior["w"].values
+    assert w.dtype.kind == "f" and np.all((w > 0) & (w < 1))
+    assert json.loads(res.posterior.attrs["bayesbin_steps"])[0]["step"] == "NUTS"
+
+
+def test_auto_and_bad_presets(tiny_multiclass):
+    x, y = tiny_multiclass
+    bits = bayesbin.binary_softmax(x, y, 3)
+    relaxed = bayesbin.binary_softmax(x, y, 3, relaxed=True)
+    assert resolve_sampler(bits) in ("incremental", "pymc-gibbs")
+    with pytest.raises(ValueError, match="relaxed=True"):
+        resolve_sampler(bits, "nuts")
+    with pytest.raises(ValueError, match="has none"):
+        resolve_sampler(relaxed, "pymc-gibbs")
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        resolve_sampler(bits, "hmc")
+    with pm.Model() as plain:
+        pm.Bernoulli("z", 0.3, shape=2)
+    with pytest.raises(ValueError, match="built by bayesbin"):
+        resolve_sampler(plain, "incremental")
+    with pytest.raises(ValueError, match="draws must be >= 1"):
+        bayesbin.sample(bits, draws=0)
+    with pytest.raises(TypeError, match="chains must be an integer"):
+        bayesbin.sample(bits, chains=1.5)
