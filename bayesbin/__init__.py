@@ -12,6 +12,7 @@ from bayesbin.data import (
 )
 from bayesbin.diagnostics import mixing_overview, summary
 from bayesbin.estimator import BayesBinClassifier, fit
+from bayesbin.incremental import IncrementalGibbs
 from bayesbin.models import (
     ModelSpec,
     OneVectorTrapWarning,
@@ -30,6 +31,7 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - source tree without
 __all__ = [
     "BayesBinClassifier",
     "DataNotFoundError",
+    "IncrementalGibbs",
     "ModelSpec",
     "OneVectorTrapWarning",
     "binary_logistic",

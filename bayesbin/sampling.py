@@ -206,6 +206,18 @@ def add_log_posterior(result, model: pm.Model) -> None:
     set_group(result, "sample_stats", ss)
 
 
+def _step_lp_is_exact(result, preset: str) -> bool:
+    """Whether ``sample_stats["lp"]`` already is the exact model log-posterior of every draw.
+
+    True for the ``"incremental"`` preset: one step owns every free variable and reports the
+    exact log-posterior of the point it returns (tested against the model's logp).
+    """
+    if preset != "incremental" or not has_group(result, "sample_stats"):
+        return False
+    stats = get_group(result, "sample_stats")
+    return "lp" in stats and bool(np.all(np.isfinite(stats["lp"].values)))
+
+
 def _compact_bits(result, bern_names) -> None:
     post = get_group(result, "posterior").copy()
     changed = False
@@ -279,7 +291,8 @@ def sample(
         )
     bern, _ = _split_vars(model)
     _compact_bits(result, [rv.name for rv in bern])
-    add_log_posterior(result, model)
+    if not _step_lp_is_exact(result, preset):
+        add_log_posterior(result, model)
     post = get_group(result, "posterior")
     attrs = {
         "bayesbin_sampler": preset,

@@ -1,0 +1,480 @@
+"""PyMC step method ``IncrementalGibbs``: exact single-site updates of bayesbin's binary weights.
+
+Each chain keeps the scale-free activations ``A = x @ Weff``, the class probabilities of every row
+and the log-likelihood, so the exact Δlogp of flipping one bit is a sum over the nonzeros of that
+bit's feature (see :mod:`bayesbin._flipkernel` for the maths and the compiled kernels). A step is
+``sweeps_per_step`` sweeps over all bits, each bit updated by heat-bath Gibbs (``mode="gibbs"``,
+flip with probability ``sigmoid(Δ)``) or Metropolized Gibbs (``mode="metropolis"``, always
+propose the flip, accept with ``min(1, e^Δ)``), in a fresh random order (``scan="random"``) or in
+C order (``scan="systematic"``); every sweep draws its order and one uniform per bit from the
+step's ``rng`` (PyMC's per-chain generator), so the same seed gives the same draws. The cache is
+rebuilt from scratch every ``refresh_every`` sweeps
+and whenever ``w``, the bias or the scale differ from the cached values (e.g. after a NUTS step on
+them, or at the start of a chain), so floating-point drift stays bounded.
+
+Passed the bias ``b`` and/or the learned ``scale`` as well, the step also moves them: after the
+sweeps, ``continuous_steps`` random-walk Metropolis proposals on ``theta = (b, log scale)``, each
+costing one O(n C) likelihood from the cached ``A`` (no matrix product). The proposal covariance
+starts as ``lambda^2 F^{-1}`` (``F``: Fisher information plus prior precision at the current state)
+and is replaced, at the end of doubling windows of tuning steps (50, 100, 200, ...), by the
+empirical covariance of the window's draws (shrunk towards ``F^{-1}``); ``lambda`` follows a
+Robbins-Monro rule towards acceptance 0.25. All of it adapts during tuning only and is frozen
+afterwards, so the post-tuning chain is an exact Metropolis-within-Gibbs sampler.
+
+Examples
+--------
+>>> import numpy as np, pymc as pm, bayesbin
+>>> from bayesbin.incremental import IncrementalGibbs
+>>> rng = np.random.default_rng(0)
+>>> x = rng.integers(0, 2, size=(60, 4)).astype(float)
+>>> model = bayesbin.binary_softmax(x, rng.integers(0, 3, 60), 3, bias=True)
+>>> with model:  # doctest: +SKIP
+...     idata = pm.sample(step=[IncrementalGibbs([model["w"], model["b"]])], chains=2)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import field
+from typing import Any
+
+import numpy as np
+import pymc as pm
+from pymc.blocking import DictToArrayBijection, RaveledVars
+from pymc.pytensorf import make_shared_replacements
+from pymc.step_methods.arraystep import ArrayStepShared
+from pymc.step_methods.compound import Competence, StepMethodState
+from pymc.step_methods.state import dataclass_state
+from pymc.util import get_value_vars_from_user_vars
+from pytensor.tensor.random.basic import BernoulliRV
+
+from bayesbin import _flipkernel as fk
+from bayesbin.models import get_spec, is_bayesbin_model, model_data
+
+__all__ = ["IncrementalGibbs", "IncrementalGibbsState"]
+
+_TARGET_ACCEPT = 0.25
+_FIRST_WINDOW = 50  # tuning steps in the first covariance window; windows then double
+_LOG_SCALE_MIN_PRECISION = 1.0  # caps the proposal sd of log scale at 1 where F is flat
+
+
+@dataclass_state
+class IncrementalGibbsState(StepMethodState):
+    """Everything that changes while an :class:`IncrementalGibbs` step samples a chain."""
+
+    mode: str = field(metadata={"frozen": True})
+    scan: str = field(metadata={"frozen": True})
+    sweeps_per_step: int = field(metadata={"frozen": True})
+    refresh_every: int = field(metadata={"frozen": True})
+    continuous_steps: int = field(metadata={"frozen": True})
+    beta: float
+    tune: bool
+    _cache: Any
+    _sweeps_since_refresh: int
+    _n_tune_steps: int
+    _log_lambda: float
+    _rm_count: int
+    _chol: Any
+    _window: Any
+    _window_end: int
+
+
+def _choice(value, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
+def _pos_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+class IncrementalGibbs(ArrayStepShared):
+    """Exact single-site sampler for the bits ``w`` of a bayesbin linear model (numba kernels).
+
+    Parameters
+    ----------
+    vars : list of variables, optional
+        ``[w]``, or ``w`` together with ``b`` and/or ``scale`` (random or value variables) to
+        also move the continuous parameters (see the module docstring). Omitted: all free
+        variables of the model (PyMC's convention).
+    mode : {"gibbs", "metropolis"}
+        Heat-bath Gibbs or Metropolized Gibbs (always propose the flip).
+    scan : {"random", "systematic"}
+        Fresh random feature order (and random order of a feature's bits) every sweep, or C
+        order.
+    sweeps_per_step : int
+        Sweeps over all bits per step (per draw).
+    refresh_every : int
+        Rebuild the cache from scratch every this many sweeps.
+    continuous_steps : int
+        Random-walk Metropolis proposals for the owned continuous parameters per step.
+    beta : float
+        Inverse temperature of the likelihood (1 samples the posterior).
+    model : pm.Model, optional
+        A bayesbin model with Bernoulli weights; taken from the context when omitted.
+    rng : RandomGenerator, optional
+        Seed or generator; PyMC replaces it per chain.
+    initial_point : dict, optional
+    blocked : bool
+        Kept for PyMC; the step always updates its variables jointly.
+
+    Notes
+    -----
+    Sampler statistics: ``n_flips`` (accepted flips this step), ``flip_rate`` (per bit visit),
+    ``model_logp`` (the model's log-posterior in value space, Jacobian included, exactly as
+    ``model.compile_logp()`` gives it, at the point the step returns; PyMC keeps the last step's
+    ``model_logp`` of a compound step and ArviZ shows it as ``sample_stats["lp"]``),
+    ``loglik`` (log-likelihood), ``refreshed`` (cache rebuilt or re-derived this step),
+    ``max_drift`` (relative log-likelihood drift found by a periodic refresh, 0 if none),
+    ``cont_accept`` and ``cont_step`` (acceptance rate and step factor of the continuous
+    proposals; NaN when the step moves no continuous parameter).
+
+    Bits whose prior probability is 0 or 1 are set to their only feasible value and never
+    visited. The data ``x``, ``y`` are read from the model when the step is built; the step holds
+    only their sparse columns (and drops its cache when pickled to worker processes).
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm, bayesbin
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.integers(0, 2, size=(50, 3)).astype(float)
+    >>> model = bayesbin.binary_logistic(x, rng.integers(0, 2, 50), bias=True)
+    >>> with model:
+    ...     step = IncrementalGibbs([model["w"]], mode="metropolis")
+    ...     idata = pm.sample(
+    ...         50, tune=50, step=[pm.NUTS([model["b"]]), step], chains=1,
+    ...         progressbar=False, compute_convergence_checks=False, random_seed=1,
+    ...     )  # doctest: +SKIP
+    """
+
+    name = "incremental_gibbs"
+    default_blocked = True
+
+    stats_dtypes_shapes = {
+        "n_flips": (np.int64, []),
+        "flip_rate": (np.float64, []),
+        "model_logp": (np.float64, []),
+        "loglik": (np.float64, []),
+        "refreshed": (bool, []),
+        "max_drift": (np.float64, []),
+        "cont_accept": (np.float64, []),
+        "cont_step": (np.float64, []),
+    }
+
+    _state_class = IncrementalGibbsState
+
+    def __init__(
+        self,
+        vars=None,
+        *,
+        mode: str = "gibbs",
+        scan: str = "random",
+        sweeps_per_step: int = 1,
+        refresh_every: int = 50,
+        continuous_steps: int = 10,
+        beta: float = 1.0,
+        model=None,
+        rng=None,
+        initial_point=None,
+        blocked: bool = True,
+    ):
+        model = pm.modelcontext(model)
+        if not is_bayesbin_model(model):
+            raise ValueError(
+                "IncrementalGibbs needs a model built by bayesbin.binary_logistic or "
+                "bayesbin.binary_softmax"
+            )
+        spec = get_spec(model)
+        if spec.relaxed is not None:
+            raise ValueError("IncrementalGibbs needs Bernoulli weights; the model is relaxed")
+        self.mode = _choice(mode, "mode", ("gibbs", "metropolis"))
+        self.scan = _choice(scan, "scan", ("random", "systematic"))
+        self.sweeps_per_step = _pos_int(sweeps_per_step, "sweeps_per_step")
+        self.refresh_every = _pos_int(refresh_every, "refresh_every")
+        self.continuous_steps = _pos_int(continuous_steps, "continuous_steps")
+        beta = float(beta)
+        if not (np.isfinite(beta) and beta >= 0):
+            raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")
+        self.beta = beta
+
+        if vars is None:  # BlockedStep.__new__ normally fills in all free variables
+            vars = model.value_vars
+        vars = get_value_vars_from_user_vars(vars, model)
+        w_value = model.rvs_to_values[model["w"]]
+        self._w_name = w_value.name
+        self._b_name = model.rvs_to_values[model["b"]].name if spec.bias else None
+        self._s_name = model.rvs_to_values[model["scale"]].name if spec.learned_scale else None
+        if spec.learned_scale:
+            tr = model.rvs_to_transforms.get(model["scale"])
+            if tr is None or type(tr).__name__ != "LogTransform":
+                raise ValueError("IncrementalGibbs expects the learned scale on a log transform")
+        names = [v.name for v in vars]
+        if self._w_name not in names:
+            raise ValueError(f"vars must include the weights {self._w_name!r}; got {names}")
+        allowed = {self._w_name, self._b_name, self._s_name} - {None}
+        extra = [n for n in names if n not in allowed]
+        if extra:
+            raise ValueError(
+                f"IncrementalGibbs can only sample {sorted(allowed)}; got also {extra}"
+            )
+        self._own_bias = self._b_name in names
+        self._own_scale = self._s_name is not None and self._s_name in names
+
+        self._spec = spec
+        x, y = model_data(model)
+        self._problem = fk.build_problem(
+            x,
+            y,
+            form=spec.form,
+            encoding=spec.encoding,
+            n_classes=spec.n_classes,
+            prior_p=spec.prior_p,
+        )
+        self._prior = fk.ContinuousPrior(
+            n_bias=self._problem.n_cols if self._own_bias else 0,
+            bias_sigma=float(spec.bias_sigma),
+            learn_scale=self._own_scale,
+            scale_sigma=float(spec.scale_sigma),
+        )
+        self._init_chain_state()
+        self.tune = True
+
+        if initial_point is None:
+            initial_point = model.initial_point()
+        shared = make_shared_replacements(initial_point, vars, model)
+        super().__init__(vars, shared, blocked=True, rng=rng)
+
+    # -- chain state ------------------------------------------------------------------------
+
+    def _fresh_chain_state(self) -> dict:
+        dim = self._prior.dim
+        return {
+            "_cache": None,
+            "_sweeps_since_refresh": 0,
+            "_n_tune_steps": 0,
+            "_log_lambda": math.log(2.38 / math.sqrt(dim)) if dim else 0.0,
+            "_rm_count": 0,
+            "_chol": None,
+            "_window": None,  # (count, sum, sum of outer products) of theta in this window
+            "_window_end": _FIRST_WINDOW,
+        }
+
+    def _init_chain_state(self) -> None:
+        for name, value in self._fresh_chain_state().items():
+            setattr(self, name, value)
+
+    def reset_tuning(self) -> None:
+        """Forget the cache and the continuous-proposal adaptation (PyMC calls this per chain)."""
+        self._init_chain_state()
+
+    def set_rng(self, rng) -> None:
+        """Take a new generator and start a fresh chain (cache, adaptation, tuning on).
+
+        PyMC calls ``set_rng`` exactly once at the start of every chain, in the main process and
+        in worker processes (where ``reset_tuning`` is not called and, with the "fork" start
+        method, the step arrives as it was left by any earlier run), so this is where a chain's
+        state is reset. PyMC then sets ``tune`` itself and stops tuning at draw ``tune``.
+        """
+        super().set_rng(rng)
+        self._init_chain_state()
+        self.tune = True
+
+    def __getstate__(self):
+        # PyMC pickles steps for "spawn"/"forkserver" worker processes; the cache is derived data
+        # (rebuilt on the first step), so it is not shipped, and the copy starts a fresh chain.
+        state = self.__dict__.copy()
+        state.update(self._fresh_chain_state())
+        state["tune"] = True
+        return state
+
+    # -- PyMC contract ----------------------------------------------------------------------
+
+    @staticmethod
+    def competence(var, has_grad=None):
+        """IDEAL for the Bernoulli weights ``w`` of a bayesbin model, INCOMPATIBLE otherwise."""
+        try:
+            model = pm.modelcontext(None)
+        except TypeError:
+            return Competence.INCOMPATIBLE
+        if not is_bayesbin_model(model) or get_spec(model).relaxed is not None:
+            return Competence.INCOMPATIBLE
+        if "w" not in model.named_vars:
+            return Competence.INCOMPATIBLE
+        w_rv = model["w"]
+        if var is not w_rv and var is not model.rvs_to_values.get(w_rv):
+            return Competence.INCOMPATIBLE
+        if not isinstance(getattr(w_rv.owner, "op", None), BernoulliRV):
+            return Competence.INCOMPATIBLE
+        return Competence.IDEAL
+
+    def _continuous_values(self, values: dict) -> tuple[float, np.ndarray]:
+        spec = self._spec
+        if self._s_name is None:
+            scale = spec.fixed_scale
+        elif self._own_scale:
+            scale = math.exp(float(values[self._s_name]))
+        else:
+            scale = math.exp(float(self.shared[self._s_name].get_value()))
+        if self._b_name is None:
+            bias = np.zeros(self._problem.n_cols)
+        elif self._own_bias:
+            bias = np.asarray(values[self._b_name], dtype=np.float64).reshape(-1)
+        else:
+            bias = np.asarray(self.shared[self._b_name].get_value(), dtype=np.float64).reshape(-1)
+        return scale, np.broadcast_to(bias, (self._problem.n_cols,)).astype(np.float64)
+
+    def _theta(self, scale: float, bias: np.ndarray) -> np.ndarray:
+        parts = []
+        if self._own_bias:
+            parts.append(bias)
+        if self._own_scale:
+            parts.append([math.log(scale)])
+        return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+
+    def _fisher_chol(self, state: fk.FlipState) -> np.ndarray:
+        """Cholesky factor of the inverse of (Fisher information + prior precision) of theta."""
+        prior = self._prior
+        dim = prior.dim
+        prec = fk.theta_precision(self._problem, state, prior)
+        prec = 0.5 * (prec + prec.T)
+        if prior.learn_scale:
+            prec[-1, -1] += _LOG_SCALE_MIN_PRECISION
+        try:
+            cov = np.linalg.inv(prec + 1e-10 * np.eye(dim))
+            return np.linalg.cholesky(0.5 * (cov + cov.T))
+        except np.linalg.LinAlgError:
+            return np.eye(dim) * 0.1
+
+    def _adapt(self, state: fk.FlipState, path: np.ndarray, rate: float) -> None:
+        """Tuning only: Robbins-Monro on the step factor, windowed covariance of theta."""
+        dim = self._prior.dim
+        self._n_tune_steps += 1
+        self._rm_count += 1
+        gamma = 1.0 / math.sqrt(self._rm_count + 1.0)
+        self._log_lambda = float(
+            np.clip(self._log_lambda + gamma * (rate - _TARGET_ACCEPT), -12.0, 3.0)
+        )
+        if self._window is None:
+            self._window = (0, np.zeros(dim), np.zeros((dim, dim)))
+        count, total, outer = self._window
+        self._window = (count + path.shape[0], total + path.sum(axis=0), outer + path.T @ path)
+        if self._n_tune_steps >= self._window_end:
+            count, total, outer = self._window
+            if count > 2 * dim + 2:
+                mean = total / count
+                emp = (outer - count * np.outer(mean, mean)) / (count - 1)
+                base = self._fisher_chol(state)
+                shrink = 10.0
+                cov = (count * emp + shrink * base @ base.T) / (count + shrink)
+                try:
+                    self._chol = np.linalg.cholesky(0.5 * (cov + cov.T) + 1e-12 * np.eye(dim))
+                    # the empirical covariance has its own scale: restart the step factor
+                    self._log_lambda = math.log(2.38 / math.sqrt(dim))
+                    self._rm_count = 0
+                except np.linalg.LinAlgError:
+                    pass
+            self._window = None
+            self._window_end *= 2
+
+    def _continuous_move(self, state: fk.FlipState):
+        dim = self._prior.dim
+        if self._chol is None or (self.tune and self._window_end == _FIRST_WINDOW):
+            # until the first covariance window closes: Fisher preconditioning at the current
+            # state (tuning only; after tuning the factor is frozen)
+            self._chol = self._fisher_chol(state)
+        n = self.continuous_steps
+        normals = self.rng.standard_normal((n, dim))
+        log_u = np.log(self.rng.random(n))
+        theta = self._theta(state.scale, state.bias)
+        chol = math.exp(self._log_lambda) * self._chol
+        path = np.empty((n, dim)) if self.tune else None
+        state, theta, n_acc = fk.continuous_rwm(
+            self._problem,
+            state,
+            self._prior,
+            theta,
+            chol,
+            normals,
+            log_u,
+            beta=self.beta,
+            path=path,
+        )
+        rate = n_acc / n
+        if self.tune:
+            self._adapt(state, path, rate)
+        return state, theta, rate
+
+    def astep(self, q0: RaveledVars) -> tuple[RaveledVars, list[dict[str, Any]]]:
+        """Run ``sweeps_per_step`` sweeps (and the continuous moves) from ``q0``."""
+        problem = self._problem
+        values = DictToArrayBijection.rmap(q0)
+        w_in = np.asarray(values[self._w_name]).reshape(-1)
+        scale, bias = self._continuous_values(values)
+
+        refreshed = False
+        drift = 0.0
+        state = self._cache
+        if state is None or not np.array_equal(state.w, w_in):
+            state = fk.init(problem, w_in, scale, bias)
+            self._sweeps_since_refresh = 0
+            refreshed = True
+        elif scale != state.scale or not np.array_equal(bias, state.bias):
+            state = fk.set_continuous(problem, state, scale, bias)
+            refreshed = True
+
+        n_flips = 0
+        n_prop = 0
+        for _ in range(self.sweeps_per_step):
+            if self._sweeps_since_refresh >= self.refresh_every:
+                state, rinfo = fk.refresh(problem, state)
+                drift = max(drift, rinfo.loglik_drift)
+                self._sweeps_since_refresh = 0
+                refreshed = True
+            order, uniforms = fk.draw_scan(problem, self.rng, self.scan)
+            state, info = fk.sweep(problem, state, order, uniforms, beta=self.beta, mode=self.mode)
+            n_flips += info.n_flips
+            n_prop += info.n_proposed
+            self._sweeps_since_refresh += 1
+
+        cont_rate = math.nan
+        cont_step = math.nan
+        log_scale = 0.0
+        if self._s_name is not None:
+            log_scale = (
+                float(values[self._s_name])
+                if self._own_scale
+                else float(self.shared[self._s_name].get_value())
+            )
+        if self._prior.dim:
+            state, theta, cont_rate = self._continuous_move(state)
+            cont_step = math.exp(self._log_lambda)
+            if self._own_bias:
+                values[self._b_name] = theta[: self._prior.n_bias].reshape(
+                    np.shape(values[self._b_name])
+                )
+            if self._own_scale:
+                log_scale = float(theta[self._prior.n_bias])
+                values[self._s_name] = np.asarray(log_scale).reshape(np.shape(values[self._s_name]))
+        self._cache = state
+
+        lp = state.loglik + fk.exact_logprior(problem, state.w)
+        if self._b_name is not None:
+            lp += fk.bias_logprior(state.bias, self._spec.bias_sigma)
+        if self._s_name is not None:
+            lp += fk.log_scale_logprior(log_scale, self._spec.scale_sigma)
+        values[self._w_name] = state.w.astype(np.int64).reshape(np.shape(values[self._w_name]))
+        q = DictToArrayBijection.map(values)
+        stats = {
+            "n_flips": int(n_flips),
+            "flip_rate": n_flips / max(n_prop, 1),
+            "model_logp": float(lp),
+            "loglik": float(state.loglik),
+            "refreshed": bool(refreshed),
+            "max_drift": float(drift),
+            "cont_accept": float(cont_rate),
+            "cont_step": float(cont_step),
+        }
+        return q, [stats]
