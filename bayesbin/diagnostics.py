@@ -79,7 +79,9 @@ def mixing_overview(result, var_name: str = "w") -> dict:
     dict
         ``n_bits``, ``n_constant`` (never changed in any chain), ``frac_mixing`` (share of
         non-constant bits with R-hat <= 1.01), ``max_rhat`` and ``min_ess_bulk`` /
-        ``median_ess_bulk`` over non-constant bits, and ``draws`` (chains x draws).
+        ``median_ess_bulk`` over non-constant bits, ``n_stuck_apart`` (bits constant within
+        every chain but different between chains: R-hat infinite, where ArviZ reports NaN)
+        and ``draws`` (chains x draws).
     """
     idata = _as_result(result)
     post = get_group(idata, "posterior")
@@ -105,10 +107,16 @@ def mixing_overview(result, var_name: str = "w") -> dict:
         warnings.simplefilter("ignore")
         rhat = az.rhat(ds)["m"].values if nc > 1 else np.full(moving.shape[-1], np.nan)
         ess = az.ess(ds, method="bulk")["m"].values
-    finite = np.isfinite(rhat)
+    if nc > 1:
+        # A bit constant within every chain but not across chains has zero within-chain
+        # variance: ArviZ gives NaN, but the chains plainly disagree, so its R-hat is infinite.
+        stuck = np.all(moving == moving[:, :1, :], axis=(0, 1))
+        rhat = np.where(stuck & ~np.isfinite(rhat), np.inf, rhat)
+    finite = ~np.isnan(rhat)
     out.update(
+        n_stuck_apart=int(np.sum(np.isinf(rhat))),
         frac_mixing=float(np.mean(rhat[finite] <= 1.01)) if finite.any() else float("nan"),
-        max_rhat=float(np.nanmax(rhat)) if finite.any() else float("nan"),
+        max_rhat=float(np.max(rhat[finite])) if finite.any() else float("nan"),
         min_ess_bulk=float(np.nanmin(ess)),
         median_ess_bulk=float(np.nanmedian(ess)),
     )

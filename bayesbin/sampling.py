@@ -22,6 +22,7 @@ provenance in ``posterior.attrs``: ``"bayesbin_sampler"`` (the preset), ``"bayes
 from __future__ import annotations
 
 import json
+import os
 import warnings
 
 import numpy as np
@@ -152,10 +153,14 @@ def build_steps(model: pm.Model, sampler: str = "auto", step_kwargs: dict | None
     return preset, steps
 
 
-def _describe_steps(steps) -> list[dict]:
+def _describe_steps(steps, model: pm.Model) -> list[dict]:
+    """Step class names and the model variables (RV names, not value vars) each one samples."""
     out = []
     for s in steps:
-        names = [v.name for v in getattr(s, "vars", [])]
+        names = []
+        for v in getattr(s, "vars", []):
+            rv = model.values_to_rvs.get(v)
+            names.append(rv.name if rv is not None else v.name)
         out.append({"step": type(s).__name__, "vars": names})
     return out
 
@@ -254,7 +259,7 @@ def sample(
     draws, tune, chains : int
         Posterior draws and tuning iterations per chain, number of chains.
     cores : int, optional
-        Worker processes (PyMC's default when None).
+        Worker processes; default ``min(chains, os.cpu_count())``.
     random_seed : int or sequence of int, optional
     progressbar : bool
     step_kwargs : dict, optional
@@ -272,8 +277,9 @@ def sample(
     draws = check_positive_int(draws, "draws")
     tune = check_positive_int(tune, "tune", minimum=0)
     chains = check_positive_int(chains, "chains")
-    if cores is not None:
-        cores = check_positive_int(cores, "cores")
+    if cores is None:
+        cores = min(chains, os.cpu_count() or 1)  # PyMC's own default is half the CPUs
+    cores = check_positive_int(cores, "cores")
     preset, steps = build_steps(model, sampler, step_kwargs)
     kwargs.setdefault("compute_convergence_checks", False)
     with model, warnings.catch_warnings():
@@ -296,7 +302,9 @@ def sample(
     post = get_group(result, "posterior")
     attrs = {
         "bayesbin_sampler": preset,
-        "bayesbin_steps": json.dumps(_describe_steps(steps) or [{"step": "pymc-auto", "vars": []}]),
+        "bayesbin_steps": json.dumps(
+            _describe_steps(steps, model) or [{"step": "pymc-auto", "vars": []}]
+        ),
     }
     if is_bayesbin_model(model):
         attrs["bayesbin_spec"] = json.dumps(get_spec(model).to_dict())

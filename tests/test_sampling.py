@@ -147,3 +147,17 @@ def test_auto_and_bad_presets(tiny_multiclass):
         bayesbin.sample(bits, draws=0)
     with pytest.raises(TypeError, match="chains must be an integer"):
         bayesbin.sample(bits, chains=1.5)
+
+
+def test_mixing_overview_counts_chains_stuck_apart():
+    """A bit constant within each chain but different across chains must not look mixed."""
+    from bayesbin._compat import to_idata
+
+    w = np.zeros((2, 50, 3), dtype=np.int8)
+    w[1, :, 0] = 1  # stuck apart
+    w[:, ::2, 1] = 1  # mixes
+    res = to_idata({"w": w}, dims={"w": ["feature"]})
+    ov = bayesbin.mixing_overview(res)
+    assert ov["n_constant"] == 1 and ov["n_stuck_apart"] == 1
+    assert ov["max_rhat"] == np.inf
+    assert ov["frac_mixing"] == pytest.approx(0.5)
