@@ -2,6 +2,15 @@
 
 from importlib import metadata as _metadata
 
+from bayesbin.bits import (
+    PackedClassifier,
+    PackedEnsemble,
+    PackedInput,
+    load_bits,
+    pack_bits,
+    to_bits,
+    unpack_bits,
+)
 from bayesbin.data import (
     DataNotFoundError,
     load_fashion_mnist,
@@ -21,6 +30,12 @@ from bayesbin.models import (
     get_spec,
     set_data,
 )
+from bayesbin.posterior import (
+    BinaryWeights,
+    bit_probabilities,
+    posterior_predictive_proba,
+    threshold,
+)
 from bayesbin.sampling import sample
 
 try:
@@ -30,6 +45,17 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - source tree without
 
 __all__ = [
     "BayesBinClassifier",
+    "BinaryWeights",
+    "PackedClassifier",
+    "PackedEnsemble",
+    "PackedInput",
+    "bit_probabilities",
+    "load_bits",
+    "pack_bits",
+    "posterior_predictive_proba",
+    "threshold",
+    "to_bits",
+    "unpack_bits",
     "DataNotFoundError",
     "IncrementalGibbs",
     "ModelSpec",

@@ -16,8 +16,6 @@ import os
 import time
 import warnings
 
-import numpy as np
-
 import bayesbin
 
 

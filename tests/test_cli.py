@@ -93,6 +93,30 @@ def test_fit_predict_csv(tmp_path, capsys, monkeypatch):
     pred = pd.read_csv(tmp_path / "pred.csv")
     assert set(pred["prediction"]) <= {"big", "small"}
     np.testing.assert_allclose(pred[["p_big", "p_small"]].sum(axis=1), 1.0)
+    # export: the packed ensemble of every draw reproduces the fit's predictive probabilities
+    assert (
+        main(
+            [
+                "export",
+                "--fit",
+                str(out),
+                "--rule",
+                "draws",
+                "--output",
+                str(tmp_path / "m.bbits"),
+                "--c-header",
+                str(tmp_path / "m.h"),
+            ]
+        )
+        == 0
+    )
+    import bayesbin
+
+    packed = bayesbin.load_bits(tmp_path / "m.bbits")
+    np.testing.assert_allclose(
+        packed.predict_proba(x), pred[["p_big", "p_small"]].to_numpy(), atol=1e-9
+    )
+    assert "uint64_t" in (tmp_path / "m.h").read_text()
 
 
 def test_clear_errors(tmp_path):

@@ -1,0 +1,624 @@
+"""From a sampling result to weights: bit probabilities, thresholding rules, the float64 predictive.
+
+A *result* is what sampling returns: ArviZ ``InferenceData`` (an xarray ``DataTree`` on PyMC 6)
+whose posterior holds ``w`` with dims ``("chain", "draw", *weight_dims)`` and optionally ``b``
+and ``scale``; ``result.posterior.attrs["bayesbin_spec"]`` is the JSON of
+:meth:`bayesbin.ModelSpec.to_dict` and ``result.posterior.attrs["bayesbin_classes"]`` optionally
+the JSON list of class labels.
+
+Model maths (shared with :mod:`bayesbin.models`): ``W = w`` (encoding ``"01"``) or ``2 w - 1``
+(``"pm1"``); softmax ``eta = scale * (x @ W) + b`` with ``W`` of shape (D, K); logistic single
+``eta = scale * (x @ W) + b``; two-output ``eta = scale * (x @ W[1] - x @ W[0]) + b``, and
+``P(y = 1) = sigmoid(eta)``. ``scale`` is 1 (off), the fixed float, or the draw's ``"scale"``;
+``b`` is 0 without bias.
+
+Draws are flattened chain-major: flat index ``c * n_draw + d`` is chain ``c``, draw ``d``.
+Relaxed (Beta) weight draws are floats in [0, 1]; wherever bits are needed each draw is first
+rounded to a bit by ``w > 0.5`` (0.5 itself gives 0).
+
+Examples
+--------
+>>> import bayesbin
+>>> probs = bayesbin.bit_probabilities(result)              # doctest: +SKIP
+>>> weights = bayesbin.threshold(result, rule="marginal")   # doctest: +SKIP
+>>> weights.bits.shape, weights.pm1.dtype                   # doctest: +SKIP
+((784, 10), dtype('int8'))
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+from scipy.special import expit
+
+from bayesbin._compat import get_group, has_group, is_result
+from bayesbin._validation import check_x
+
+__all__ = [
+    "BinaryWeights",
+    "bit_probabilities",
+    "draw_logits",
+    "posterior_predictive_proba",
+    "predictive_proba_from_draws",
+    "result_classes",
+    "result_spec",
+    "select_draws",
+    "softmax",
+    "threshold",
+]
+
+_RULES = ("marginal", "map", "draws")
+_FORMS = {"logistic": ("single", "two_output"), "softmax": ("softmax",)}
+_SPEC_KEYS = (
+    "family",
+    "form",
+    "encoding",
+    "n_features",
+    "n_classes",
+    "weight_shape",
+    "weight_dims",
+    "bias",
+    "scale",
+)
+# Largest float64 block (in elements) held at once by the chunked float64 predictive.
+_CHUNK_ELEMENTS = 1 << 23
+
+
+# --------------------------------------------------------------------------------------------
+# reading a result
+# --------------------------------------------------------------------------------------------
+
+
+def _check_result(result) -> None:
+    if not is_result(result):
+        raise TypeError(
+            "result must be a sampling result (arviz.InferenceData or xarray.DataTree); got "
+            f"{type(result).__name__}"
+        )
+    if not has_group(result, "posterior"):
+        raise ValueError("result has no 'posterior' group")
+
+
+def result_spec(result, spec=None) -> dict:
+    """Return the model description of a result as a validated dict.
+
+    Parameters
+    ----------
+    result : arviz.InferenceData or xarray.DataTree
+        A bayesbin sampling result.
+    spec : ModelSpec or dict or str, optional
+        Overrides ``result.posterior.attrs["bayesbin_spec"]`` (a :class:`bayesbin.ModelSpec`,
+        its ``to_dict()`` or that dict as JSON).
+
+    Returns
+    -------
+    dict
+        The ``ModelSpec.to_dict()`` fields with ``weight_shape``/``weight_dims`` as tuples and
+        ``scale`` as ``False``, ``True`` or a float.
+
+    Raises
+    ------
+    ValueError
+        If the spec is missing, not JSON, or inconsistent.
+    """
+    if spec is None:
+        _check_result(result)
+        attrs = get_group(result, "posterior").attrs
+        if "bayesbin_spec" not in attrs:
+            raise ValueError(
+                "result.posterior.attrs has no 'bayesbin_spec'; set it to "
+                "json.dumps(bayesbin.get_spec(model).to_dict()) or pass spec="
+            )
+        spec = attrs["bayesbin_spec"]
+    if hasattr(spec, "to_dict"):
+        spec = spec.to_dict()
+    if isinstance(spec, bytes | str):
+        try:
+            spec = json.loads(spec)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"bayesbin_spec is not valid JSON: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise TypeError(f"spec must be a ModelSpec, dict or JSON string; got {type(spec).__name__}")
+    missing = [k for k in _SPEC_KEYS if k not in spec]
+    if missing:
+        raise ValueError(f"bayesbin_spec lacks the keys {missing}")
+    out = dict(spec)
+    family, form = out["family"], out["form"]
+    if family not in _FORMS or form not in _FORMS[family]:
+        raise ValueError(f"bayesbin_spec has an unknown family/form {family!r}/{form!r}")
+    if out["encoding"] not in ("01", "pm1"):
+        raise ValueError(f"bayesbin_spec encoding must be '01' or 'pm1'; got {out['encoding']!r}")
+    d, k = out["n_features"], out["n_classes"]
+    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in (d, k)):
+        raise ValueError("bayesbin_spec n_features and n_classes must be integers")
+    d, k = int(d), int(k)
+    if d < 1 or k < 2 or (family == "logistic" and k != 2):
+        raise ValueError(f"bayesbin_spec has n_features={d}, n_classes={k}")
+    expected = {
+        "single": ((d,), ("feature",)),
+        "two_output": ((2, d), ("output", "feature")),
+        "softmax": ((d, k), ("feature", "class")),
+    }[form]
+    shape = tuple(int(v) for v in out["weight_shape"])
+    dims = tuple(str(v) for v in out["weight_dims"])
+    if shape != expected[0] or len(dims) != len(shape):
+        raise ValueError(
+            f"bayesbin_spec weight_shape {shape} does not match form {form!r} with "
+            f"n_features={d}, n_classes={k} (expected {expected[0]})"
+        )
+    scale = out["scale"]
+    if not isinstance(scale, bool):
+        scale = float(scale)
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"bayesbin_spec fixed scale must be a positive float; got {scale}")
+    out.update(
+        n_features=d,
+        n_classes=k,
+        weight_shape=shape,
+        weight_dims=dims,
+        scale=scale,
+        bias=bool(out["bias"]),
+    )
+    return out
+
+
+def result_classes(result, n_classes: int | None = None, classes=None) -> np.ndarray:
+    """Class labels of a result: ``classes``, else ``attrs["bayesbin_classes"]``, else range(K).
+
+    Parameters
+    ----------
+    result : arviz.InferenceData or xarray.DataTree or None
+    n_classes : int, optional
+        K; read from the spec when omitted.
+    classes : array-like of shape (K,), optional
+        Explicit labels (take precedence).
+
+    Returns
+    -------
+    ndarray of shape (K,)
+    """
+    if n_classes is None:
+        n_classes = result_spec(result)["n_classes"]
+    if classes is None and result is not None:
+        attrs = get_group(result, "posterior").attrs
+        raw = attrs.get("bayesbin_classes")
+        if raw is not None:
+            if isinstance(raw, bytes | str):
+                try:
+                    raw = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise ValueError(f"bayesbin_classes is not valid JSON: {exc}") from exc
+            classes = raw
+    if classes is None:
+        return np.arange(n_classes)
+    arr = np.asarray(classes)
+    if arr.ndim != 1 or arr.shape[0] != n_classes:
+        raise ValueError(
+            f"classes must be 1-D with {n_classes} labels (one per class); got shape {arr.shape}"
+        )
+    if len(np.unique(arr)) != n_classes:
+        raise ValueError("classes must be distinct labels")
+    return arr
+
+
+def _n_flat(result) -> tuple[int, int]:
+    post = get_group(result, "posterior")
+    return int(post.sizes["chain"]), int(post.sizes["draw"])
+
+
+def _ordered(da: xr.DataArray, dims: tuple, shape: tuple, name: str) -> np.ndarray:
+    want = ("chain", "draw", *dims)
+    if set(da.dims) != set(want):
+        raise ValueError(f"posterior[{name!r}] has dims {da.dims}; expected {want}")
+    arr = np.asarray(da.transpose(*want).values)
+    if arr.shape[2:] != tuple(shape):
+        raise ValueError(
+            f"posterior[{name!r}] has shape {arr.shape[2:]} per draw; expected {tuple(shape)}"
+        )
+    return arr
+
+
+def _weight_values(result, spec: dict) -> np.ndarray:
+    """``w`` draws as (chain, draw, *weight_shape): uint8 bits, or float64 when relaxed."""
+    post = get_group(result, "posterior")
+    if "w" not in post:
+        raise ValueError("result.posterior has no variable 'w'")
+    arr = _ordered(post["w"], spec["weight_dims"], spec["weight_shape"], "w")
+    if arr.dtype == bool:
+        return arr.astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer):
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
+            raise ValueError("posterior['w'] holds integers outside {0, 1}")
+        return arr.astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+        if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
+            raise ValueError("posterior['w'] holds floats outside [0, 1] (relaxed weights)")
+        return arr
+    raise TypeError(f"posterior['w'] must be integer, bool or float; got dtype {arr.dtype}")
+
+
+def _draw_bits(values: np.ndarray) -> np.ndarray:
+    """Bits of weight draws: integers as they are, relaxed floats by ``w > 0.5``."""
+    if values.dtype == np.uint8:
+        return values
+    return (values > 0.5).astype(np.uint8)
+
+
+def _real_values(result, spec: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(bias, scale)`` per draw: (chain, draw[, K]) and (chain, draw), float64."""
+    post = get_group(result, "posterior")
+    n_chain, n_draw = _n_flat(result)
+    softmax_family = spec["family"] == "softmax"
+    if spec["bias"]:
+        if "b" not in post:
+            raise ValueError("the spec has bias=True but result.posterior has no 'b'")
+        dims = ("class",) if softmax_family else ()
+        shape = (spec["n_classes"],) if softmax_family else ()
+        bias = _ordered(post["b"], dims, shape, "b").astype(np.float64)
+    else:
+        shape = (n_chain, n_draw, spec["n_classes"]) if softmax_family else (n_chain, n_draw)
+        bias = np.zeros(shape)
+    if spec["scale"] is True:
+        if "scale" not in post:
+            raise ValueError("the spec has a learned scale but result.posterior has no 'scale'")
+        scale = _ordered(post["scale"], (), (), "scale").astype(np.float64)
+    else:
+        scale = np.full((n_chain, n_draw), 1.0 if spec["scale"] is False else spec["scale"])
+    if not (np.all(np.isfinite(bias)) and np.all(np.isfinite(scale))):
+        raise ValueError("posterior 'b' or 'scale' holds NaN or infinite values")
+    return bias, scale
+
+
+def select_draws(result, draws=None) -> np.ndarray:
+    """Flat (chain-major) indices of the draws to use.
+
+    Parameters
+    ----------
+    result : arviz.InferenceData or xarray.DataTree
+    draws : None, int or array-like of int
+        ``None``: every draw. An int ``m``: ``m`` draws evenly spaced over the flattened
+        ``chain * draw`` sequence (thinning; ``m`` at most the number of draws). An array:
+        explicit flat indices (``c * n_draw + d``).
+
+    Returns
+    -------
+    ndarray of shape (S,), int64
+    """
+    _check_result(result)
+    n_chain, n_draw = _n_flat(result)
+    total = n_chain * n_draw
+    if total == 0:
+        raise ValueError("result has no draws")
+    if draws is None:
+        return np.arange(total, dtype=np.int64)
+    if isinstance(draws, int | np.integer) and not isinstance(draws, bool):
+        m = int(draws)
+        if not 1 <= m <= total:
+            raise ValueError(f"draws must be between 1 and the number of draws {total}; got {m}")
+        return np.round(np.linspace(0, total - 1, m)).astype(np.int64)
+    idx = np.asarray(draws)
+    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError("draws must be None, an int, or a non-empty 1-D array of int indices")
+    if idx.min() < 0 or idx.max() >= total:
+        raise ValueError(f"draws indices must lie in 0..{total - 1}")
+    return idx.astype(np.int64)
+
+
+def _flat(arr: np.ndarray) -> np.ndarray:
+    return arr.reshape((-1, *arr.shape[2:]))
+
+
+# --------------------------------------------------------------------------------------------
+# summaries
+# --------------------------------------------------------------------------------------------
+
+
+def bit_probabilities(result, *, spec=None) -> xr.DataArray:
+    """Posterior probability P(w = 1) of every weight.
+
+    Parameters
+    ----------
+    result : arviz.InferenceData or xarray.DataTree
+        A bayesbin sampling result.
+    spec : ModelSpec or dict, optional
+        Overrides the spec stored in the result.
+
+    Returns
+    -------
+    xarray.DataArray of shape ``weight_shape``, float64
+        Named ``"p_w1"`` with dims ``weight_dims`` (and their coordinates); the fraction of all
+        draws with ``w = 1`` (relaxed draws count as 1 when ``w > 0.5``).
+    """
+    spec = result_spec(result, spec)
+    bits = _draw_bits(_weight_values(result, spec))
+    probs = bits.mean(axis=(0, 1), dtype=np.float64)
+    post = get_group(result, "posterior")
+    coords = {d: post["w"].coords[d].values for d in spec["weight_dims"] if d in post["w"].coords}
+    return xr.DataArray(
+        probs,
+        dims=spec["weight_dims"],
+        coords=coords,
+        name="p_w1",
+        attrs={"description": "posterior P(w = 1)"},
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class BinaryWeights:
+    """Binary weights chosen from a posterior, with their real-valued parts.
+
+    Attributes
+    ----------
+    bits : ndarray of uint8 in {0, 1}
+        ``weight_shape`` for rules ``"marginal"``/``"map"``; ``(S, *weight_shape)`` for
+        ``"draws"``.
+    bias : ndarray of float64
+        Per model: shape () for logistic, (K,) for softmax (zeros without bias); with a leading
+        S axis for ``"draws"``.
+    scale : ndarray of float64
+        Shape () (or (S,) for ``"draws"``); 1 without scale, the fixed value, or the learned one.
+    spec : dict
+        The model description (see :func:`result_spec`).
+    classes : ndarray of shape (K,)
+        Class labels.
+    rule : str
+        The rule that chose the bits.
+    draw_index : ndarray of int64
+        Flat (chain-major) indices of the draws used.
+    probabilities : ndarray of float64 or None
+        P(w = 1) per weight for ``"marginal"``.
+    """
+
+    bits: np.ndarray
+    bias: np.ndarray
+    scale: np.ndarray
+    spec: dict
+    classes: np.ndarray
+    rule: str
+    draw_index: np.ndarray
+    probabilities: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def is_ensemble(self) -> bool:
+        """Whether the bits hold a leading draws axis (rule ``"draws"``)."""
+        return self.rule == "draws"
+
+    @property
+    def pm1(self) -> np.ndarray:
+        """The ±1 view ``2 * bits - 1`` (int8): bit 1 is +1, bit 0 is -1."""
+        return (2 * self.bits.astype(np.int8) - 1).astype(np.int8)
+
+    @property
+    def effective(self) -> np.ndarray:
+        """The weights ``W`` the model multiplies by: ``bits`` ("01") or ``pm1`` ("pm1"), int8."""
+        return self.pm1 if self.spec["encoding"] == "pm1" else self.bits.astype(np.int8)
+
+
+def threshold(
+    result,
+    rule: str = "marginal",
+    *,
+    threshold: float = 0.5,
+    draws=None,
+    summary: str = "mean",
+    model=None,
+    spec=None,
+    classes=None,
+) -> BinaryWeights:
+    """Turn a posterior over binary weights into {0, 1} weights.
+
+    Parameters
+    ----------
+    result : arviz.InferenceData or xarray.DataTree
+        A bayesbin sampling result.
+    rule : {"marginal", "map", "draws"}
+        ``"marginal"``: bit = 1 where the posterior P(w = 1) over the selected draws is
+        strictly greater than ``threshold`` (ties, P exactly equal to ``threshold``, give 0).
+        Bias and scale are the posterior ``summary`` ("mean" or "median") over the same draws.
+        ``"map"``: the single draw with the highest log-posterior
+        ``sample_stats["lp"]`` (first one on ties), with its own bias and scale; when the
+        result has no ``lp`` (PyMC's BinaryGibbsMetropolis records none) pass ``model=`` and
+        the log-posterior is computed as log-likelihood + log-prior of every draw.
+        ``"draws"``: every selected draw (an ensemble), each with its own bias and scale.
+    threshold : float in [0, 1]
+        Cut-off for ``"marginal"``.
+    draws : None, int or array-like of int
+        Which draws to use (see :func:`select_draws`): all, ``m`` evenly thinned, or indices.
+    summary : {"mean", "median"}
+        Posterior summary of bias and scale for ``"marginal"``.
+    model : pm.Model, optional
+        The model that produced ``result``; only used by ``"map"`` when ``lp`` is missing.
+    spec : ModelSpec or dict, optional
+        Overrides the stored spec.
+    classes : array-like, optional
+        Overrides the stored class labels.
+
+    Returns
+    -------
+    BinaryWeights
+        ``.bits`` (uint8), ``.pm1`` (int8 ±1 view), ``.bias``, ``.scale`` and provenance.
+    """
+    if rule not in _RULES:
+        raise ValueError(f"rule must be one of {list(_RULES)}; got {rule!r}")
+    if summary not in ("mean", "median"):
+        raise ValueError(f"summary must be 'mean' or 'median'; got {summary!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
+        raise TypeError(f"threshold must be a float in [0, 1]; got {threshold!r}")
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise ValueError(f"threshold must lie in [0, 1]; got {threshold}")
+    spec = result_spec(result, spec)
+    labels = result_classes(result, spec["n_classes"], classes)
+    idx = select_draws(result, draws)
+    bits = _flat(_draw_bits(_weight_values(result, spec)))
+    bias, scale = (_flat(a) for a in _real_values(result, spec))
+    if rule == "marginal":
+        probs = bits[idx].mean(axis=0, dtype=np.float64)
+        reduce = np.mean if summary == "mean" else np.median
+        return BinaryWeights(
+            bits=(probs > float(threshold)).astype(np.uint8),
+            bias=np.asarray(reduce(bias[idx], axis=0), dtype=np.float64),
+            scale=np.asarray(reduce(scale[idx], axis=0), dtype=np.float64),
+            spec=spec,
+            classes=labels,
+            rule=rule,
+            draw_index=idx,
+            probabilities=probs,
+        )
+    if rule == "map":
+        lp = _log_posterior(result, model)[idx]
+        best = idx[int(np.argmax(lp))]
+        return BinaryWeights(
+            bits=bits[best].copy(),
+            bias=np.asarray(bias[best], dtype=np.float64),
+            scale=np.asarray(scale[best], dtype=np.float64),
+            spec=spec,
+            classes=labels,
+            rule=rule,
+            draw_index=np.array([best], dtype=np.int64),
+        )
+    return BinaryWeights(
+        bits=bits[idx],
+        bias=bias[idx],
+        scale=scale[idx],
+        spec=spec,
+        classes=labels,
+        rule=rule,
+        draw_index=idx,
+    )
+
+
+def _log_posterior(result, model) -> np.ndarray:
+    """Flat log-posterior per draw: ``sample_stats["lp"]`` or, with a model, loglik + logprior."""
+    n_chain, n_draw = _n_flat(result)
+    if has_group(result, "sample_stats") and "lp" in get_group(result, "sample_stats"):
+        da = get_group(result, "sample_stats")["lp"]
+        lp = np.asarray(da.transpose("chain", "draw").values, dtype=np.float64).reshape(-1)
+    elif model is not None:
+        import pymc as pm
+
+        kw = {"model": model, "extend_inferencedata": False, "progressbar": False}
+        total = np.zeros((n_chain, n_draw))
+        for ds in (pm.compute_log_likelihood(result, **kw), pm.compute_log_prior(result, **kw)):
+            for name in ds.data_vars:
+                da = ds[name]
+                other = [d for d in da.dims if d not in ("chain", "draw")]
+                total += np.asarray(da.sum(other).transpose("chain", "draw").values)
+        lp = total.reshape(-1)
+    else:
+        raise ValueError(
+            "rule='map' needs the log-posterior of every draw: the result has no "
+            "sample_stats['lp'] (BinaryGibbsMetropolis records none); pass model= to compute it"
+        )
+    if lp.shape[0] != n_chain * n_draw:
+        raise ValueError("sample_stats['lp'] does not have one value per draw")
+    lp = np.where(np.isnan(lp), -np.inf, lp)
+    return lp
+
+
+# --------------------------------------------------------------------------------------------
+# the float64 reference predictive
+# --------------------------------------------------------------------------------------------
+
+
+def softmax(eta: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, float64: ``exp(eta - max) / sum(exp(eta - max))``."""
+    eta = np.asarray(eta, dtype=np.float64)
+    e = np.exp(eta - eta.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def draw_logits(
+    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: str
+) -> np.ndarray:
+    """Float64 logits of S weight draws: the model maths of :mod:`bayesbin.models`.
+
+    Parameters
+    ----------
+    w_eff : ndarray of shape (S, *weight_shape)
+        Effective weights ``W`` (already ``2 w - 1`` for the pm1 encoding).
+    bias : ndarray of shape (S,) (logistic) or (S, K) (softmax)
+    scale : ndarray of shape (S,)
+    x : ndarray of shape (n, D), float64
+    form : {"single", "two_output", "softmax"}
+
+    Returns
+    -------
+    ndarray of float64, shape (S, n, K) for softmax, (S, n) for logistic
+    """
+    w_eff = np.asarray(w_eff, dtype=np.float64)
+    scale = np.asarray(scale, dtype=np.float64)
+    bias = np.asarray(bias, dtype=np.float64)
+    if form == "softmax":
+        z = np.matmul(x, w_eff)  # (S, n, K)
+        return scale[:, None, None] * z + bias[:, None, :]
+    if form == "single":
+        z = np.matmul(w_eff, x.T)  # (S, n)
+    else:
+        z = np.matmul(w_eff[:, 1, :], x.T) - np.matmul(w_eff[:, 0, :], x.T)
+    return scale[:, None] * z + bias[:, None]
+
+
+def predictive_proba_from_draws(
+    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: str
+) -> np.ndarray:
+    """Mean over draws of the class probabilities (float64, chunked over draws).
+
+    Parameters are as in :func:`draw_logits`.
+
+    Returns
+    -------
+    ndarray of shape (n, K), float64
+        ``mean_s softmax(eta_s)``; for logistic forms ``[1 - p, p]`` with
+        ``p = mean_s sigmoid(eta_s)``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n_draws = w_eff.shape[0]
+    n, k = x.shape[0], (w_eff.shape[-1] if form == "softmax" else 1)
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, n * k))
+    total = np.zeros((n, k) if form == "softmax" else n)
+    for lo in range(0, n_draws, chunk):
+        hi = min(lo + chunk, n_draws)
+        eta = draw_logits(w_eff[lo:hi], bias[lo:hi], scale[lo:hi], x, form=form)
+        total += (softmax(eta) if form == "softmax" else expit(eta)).sum(axis=0)
+    mean = total / n_draws
+    if form == "softmax":
+        return mean
+    return np.stack([1.0 - mean, mean], axis=1)
+
+
+def posterior_predictive_proba(result, x, *, draws=None, spec=None) -> np.ndarray:
+    """Posterior predictive class probabilities, the float64 reference.
+
+    Every selected draw's logits ``eta = scale * (x @ W) + b`` (softmax; the logistic forms as in
+    the module docstring) are computed in float64 with the draw's own weights (relaxed draws
+    keep their real values), bias and scale; the probabilities ``softmax(eta)`` (or
+    ``sigmoid(eta)``) are averaged over draws (Bayesian model averaging).
+
+    Parameters
+    ----------
+    result : arviz.InferenceData or xarray.DataTree
+        A bayesbin sampling result.
+    x : array-like of shape (n_samples, n_features)
+        Finite numeric inputs.
+    draws : None, int or array-like of int
+        Draws to average over (see :func:`select_draws`); all by default.
+    spec : ModelSpec or dict, optional
+        Overrides the stored spec.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, K), float64
+        Rows sum to 1; for logistic models column 1 is P(y = 1).
+    """
+    spec = result_spec(result, spec)
+    x = check_x(x, "x", n_features=spec["n_features"])
+    idx = select_draws(result, draws)
+    w = _flat(_weight_values(result, spec))[idx].astype(np.float64)
+    if spec["encoding"] == "pm1":
+        w = 2.0 * w - 1.0
+    bias, scale = (_flat(a)[idx] for a in _real_values(result, spec))
+    return predictive_proba_from_draws(w, bias, scale, x, form=spec["form"])
