@@ -20,6 +20,7 @@ from bayesbin.data import (
     read_idx,
 )
 from bayesbin.diagnostics import mixing_overview, summary
+from bayesbin.dmala import DiscreteLangevin, TemperedTargetWarning
 from bayesbin.estimator import BayesBinClassifier, fit
 from bayesbin.incremental import IncrementalGibbs
 from bayesbin.models import (
@@ -57,6 +58,8 @@ __all__ = [
     "to_bits",
     "unpack_bits",
     "DataNotFoundError",
+    "DiscreteLangevin",
+    "TemperedTargetWarning",
     "IncrementalGibbs",
     "ModelSpec",
     "OneVectorTrapWarning",

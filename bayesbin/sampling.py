@@ -10,8 +10,11 @@ Presets (``sampler=``):
 * ``"dmala"``: gradient-informed parallel flips (:class:`DiscreteLangevin`), NUTS on the rest.
 * ``"nuts"``: NUTS on everything (relaxed Beta-weight models only).
 * ``"auto"`` (default): ``"nuts"`` for relaxed models, ``"incremental"`` for bayesbin binary
-  models, otherwise PyMC's own assignment (``"dmala"`` when it is available for Bernoulli
-  variables of a general model).
+  models, ``"pymc-gibbs"`` for other models with Bernoulli variables. ``"auto"`` never picks
+  ``"dmala"``: measured, it is exact and 22-26x BinaryGibbsMetropolis in ESS per CPU second
+  within an MNIST56 mode, roughly on par on small generic models, and it accepts no flip on
+  full MNIST (see BENCHMARKS.md); use it explicitly for large generic models, tuning for at
+  least as many steps as there are bits.
 
 The result is what ``pm.sample`` returns (``InferenceData``; a ``DataTree`` on PyMC 6) with bits
 stored as int8, ``sample_stats["lp"]`` holding the exact model log-posterior per draw, and the
