@@ -50,6 +50,7 @@ __all__ = [
     "set_data",
     "model_data",
     "log_posterior",
+    "draw_logits",
 ]
 
 _SPEC_ATTR = "_bayesbin_spec"
@@ -465,6 +466,37 @@ def binary_softmax(
     return model
 
 
+def draw_logits(
+    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: str
+) -> np.ndarray:
+    """Float64 logits of S weight draws: the model maths of :mod:`bayesbin.models`.
+
+    Parameters
+    ----------
+    w_eff : ndarray of shape (S, *weight_shape)
+        Effective weights ``W`` (already ``2 w - 1`` for the pm1 encoding).
+    bias : ndarray of shape (S,) (logistic) or (S, K) (softmax)
+    scale : ndarray of shape (S,)
+    x : ndarray of shape (n, D), float64
+    form : {"single", "two_output", "softmax"}
+
+    Returns
+    -------
+    ndarray of float64, shape (S, n, K) for softmax, (S, n) for logistic
+    """
+    w_eff = np.asarray(w_eff, dtype=np.float64)
+    scale = np.asarray(scale, dtype=np.float64)
+    bias = np.asarray(bias, dtype=np.float64)
+    if form == "softmax":
+        z = np.matmul(x, w_eff)  # (S, n, K)
+        return scale[:, None, None] * z + bias[:, None, :]
+    if form == "single":
+        z = np.matmul(w_eff, x.T)  # (S, n)
+    else:
+        z = np.matmul(w_eff[:, 1, :], x.T) - np.matmul(w_eff[:, 0, :], x.T)
+    return scale[:, None] * z + bias[:, None]
+
+
 def _log_sigmoid(z: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -z)
 
@@ -539,19 +571,15 @@ def log_posterior(
         bb = np.zeros((S, 1))
     y = np.asarray(y, dtype=np.int64)
     n = x.shape[0]
+    if spec.form != "softmax":
+        bb = bb[:, 0]
     for lo in range(0, S, chunk):
         hi = min(S, lo + chunk)
-        Wc = W[lo:hi]
+        z = draw_logits(W[lo:hi], bb[lo:hi], s[lo:hi], x, form=spec.form)
         if spec.form == "softmax":
-            z = np.einsum("nd,sdk->snk", x, Wc) * s[lo:hi, None, None] + bb[lo:hi, None, :]
             zmax = z.max(axis=2, keepdims=True)
             lse = np.log(np.exp(z - zmax).sum(axis=2)) + zmax[..., 0]
             out[lo:hi] += (z[:, np.arange(n), y] - lse).sum(axis=1)
         else:
-            if spec.form == "single":
-                a = Wc @ x.T
-            else:
-                a = (Wc[:, 1, :] - Wc[:, 0, :]) @ x.T
-            eta = a * s[lo:hi, None] + bb[lo:hi, :1]
-            out[lo:hi] += np.where(y == 1, _log_sigmoid(eta), _log_sigmoid(-eta)).sum(axis=1)
+            out[lo:hi] += np.where(y == 1, _log_sigmoid(z), _log_sigmoid(-z)).sum(axis=1)
     return out

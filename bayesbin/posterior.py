@@ -36,6 +36,7 @@ from scipy.special import expit
 
 from bayesbin._compat import get_group, has_group, is_result
 from bayesbin._validation import check_x
+from bayesbin.models import draw_logits
 
 __all__ = [
     "BinaryWeights",
@@ -529,37 +530,6 @@ def softmax(eta: np.ndarray) -> np.ndarray:
     eta = np.asarray(eta, dtype=np.float64)
     e = np.exp(eta - eta.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
-
-
-def draw_logits(
-    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: str
-) -> np.ndarray:
-    """Float64 logits of S weight draws: the model maths of :mod:`bayesbin.models`.
-
-    Parameters
-    ----------
-    w_eff : ndarray of shape (S, *weight_shape)
-        Effective weights ``W`` (already ``2 w - 1`` for the pm1 encoding).
-    bias : ndarray of shape (S,) (logistic) or (S, K) (softmax)
-    scale : ndarray of shape (S,)
-    x : ndarray of shape (n, D), float64
-    form : {"single", "two_output", "softmax"}
-
-    Returns
-    -------
-    ndarray of float64, shape (S, n, K) for softmax, (S, n) for logistic
-    """
-    w_eff = np.asarray(w_eff, dtype=np.float64)
-    scale = np.asarray(scale, dtype=np.float64)
-    bias = np.asarray(bias, dtype=np.float64)
-    if form == "softmax":
-        z = np.matmul(x, w_eff)  # (S, n, K)
-        return scale[:, None, None] * z + bias[:, None, :]
-    if form == "single":
-        z = np.matmul(w_eff, x.T)  # (S, n)
-    else:
-        z = np.matmul(w_eff[:, 1, :], x.T) - np.matmul(w_eff[:, 0, :], x.T)
-    return scale[:, None] * z + bias[:, None]
 
 
 def predictive_proba_from_draws(
