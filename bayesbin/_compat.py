@@ -72,7 +72,8 @@ def set_group(result: Any, name: str, dataset) -> None:
     """Add or replace group ``name`` with ``dataset`` (an ``xarray.Dataset``)."""
     if isinstance(result, az.InferenceData):
         if name in result.groups():
-            result[name] = dataset
+            # not result[name] = ...: ArviZ 0.23 appends the name to its group list again
+            setattr(result, name, dataset)
         else:
             result.add_groups({name: dataset})
         return

@@ -80,8 +80,8 @@ def mixing_overview(result, var_name: str = "w") -> dict:
         ``n_bits``, ``n_constant`` (never changed in any chain), ``frac_mixing`` (share of
         non-constant bits with R-hat <= 1.01), ``max_rhat`` and ``min_ess_bulk`` /
         ``median_ess_bulk`` over non-constant bits, ``n_stuck_apart`` (bits constant within
-        every chain but different between chains: R-hat infinite, where ArviZ reports NaN)
-        and ``draws`` (chains x draws).
+        every chain but different between chains: R-hat infinite, where ArviZ reports NaN),
+        ``max_finite_rhat`` (the worst R-hat among the others) and ``draws`` (chains x draws).
     """
     idata = _as_result(result)
     post = get_group(idata, "posterior")
@@ -117,6 +117,9 @@ def mixing_overview(result, var_name: str = "w") -> dict:
         n_stuck_apart=int(np.sum(np.isinf(rhat))),
         frac_mixing=float(np.mean(rhat[finite] <= 1.01)) if finite.any() else float("nan"),
         max_rhat=float(np.max(rhat[finite])) if finite.any() else float("nan"),
+        max_finite_rhat=float(np.max(rhat[np.isfinite(rhat)]))
+        if np.isfinite(rhat).any()
+        else float("nan"),
         min_ess_bulk=float(np.nanmin(ess)),
         median_ess_bulk=float(np.nanmedian(ess)),
     )
