@@ -38,6 +38,7 @@ from bayesbin.posterior import (
     threshold,
 )
 from bayesbin.sampling import sample
+from bayesbin.tempering import ReplicaExchange, find_mode
 
 try:
     __version__ = _metadata.version("bayesbin")
@@ -50,6 +51,8 @@ __all__ = [
     "PackedClassifier",
     "PackedEnsemble",
     "PackedInput",
+    "ReplicaExchange",
+    "find_mode",
     "bit_probabilities",
     "load_bits",
     "pack_bits",

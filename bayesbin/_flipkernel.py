@@ -29,6 +29,11 @@ updated in place (``sweep`` returns the same arrays with new scalars). Randomnes
 (feature order, within-feature order, uniforms), so the kernels are deterministic functions of
 their inputs.
 
+For the two-output logistic form, :func:`pair_sweep` flips equal pairs ``w[0, j] == w[1, j]``
+together (the likelihood is exactly unchanged, see :func:`likelihood_neutral_pairs`), and
+``sweep(..., mode="greedy")`` flips a bit only when ``Δ > 0`` (zero-temperature polishing for
+mode finding).
+
 Examples
 --------
 >>> import numpy as np
@@ -68,6 +73,8 @@ __all__ = [
     "delta_loglik",
     "delta_logprior",
     "flip_delta",
+    "likelihood_neutral_pairs",
+    "pair_sweep",
     "continuous_loglik",
     "continuous_loglik_grad",
     "activations",
@@ -91,6 +98,8 @@ _FAST_MAX_STEP = 6.0
 
 MODE_GIBBS = 0
 MODE_METROPOLIS = 1
+MODE_GREEDY = 2
+_MODES = {"gibbs": MODE_GIBBS, "metropolis": MODE_METROPOLIS, "greedy": MODE_GREEDY}
 
 
 class FlipProblem(NamedTuple):
@@ -995,9 +1004,12 @@ def _sweep_kernel(
                     ed = math.exp(delta)
                     pflip = ed / (1.0 + ed)
                 flip = u < pflip
-            else:
+            elif mode == 1:
                 # Metropolized Gibbs: always propose the flip
                 flip = delta >= 0.0 or u < math.exp(delta)
+            else:
+                # greedy (zero temperature): flip only on a strict increase
+                flip = delta > 0.0
             if flip:
                 w[bb] = 1 - w[bb]
                 dll_total += dll
@@ -1064,6 +1076,116 @@ def _sweep_kernel(
     return dll_total, n_flips, n_prop, n_pass
 
 
+def _mode_code(mode: str) -> int:
+    if not isinstance(mode, str) or mode not in _MODES:
+        raise ValueError(f"mode must be one of {tuple(_MODES)}; got {mode!r}")
+    return _MODES[mode]
+
+
+# --------------------------------------------------------------------------------------------
+# Likelihood-neutral pair flips (two-output form)
+# --------------------------------------------------------------------------------------------
+
+
+def likelihood_neutral_pairs(problem: FlipProblem) -> np.ndarray:
+    """Pairs of bits whose joint flip never changes the likelihood when they are equal.
+
+    Two active bits of the same feature, in the same logit column, with opposite signs (the
+    ``w[0, j]``, ``w[1, j]`` of the two-output logistic form) contribute
+    ``sigma unit (w_b - w_a)`` to the effective weight: zero whenever ``w_a == w_b``, so flipping
+    both from ``(0, 0)`` to ``(1, 1)`` or back leaves ``A``, ``P`` and the log-likelihood exactly
+    unchanged. Features with any other bit layout contribute no pair.
+
+    Returns
+    -------
+    ndarray of shape (n_pairs, 2), int32
+        Bit indices ``(a, b)`` (C-order flattening of ``w``); empty for other forms.
+    """
+    out = []
+    for j in range(problem.n_features):
+        bits = problem.group_bits[problem.group_ptr[j] : problem.group_ptr[j + 1]]
+        if bits.shape[0] != 2:
+            continue
+        a, b = int(bits[0]), int(bits[1])
+        if (
+            problem.bit_col[a] == problem.bit_col[b]
+            and int(problem.bit_sign[a]) == -int(problem.bit_sign[b])
+            and problem.active[a]
+            and problem.active[b]
+        ):
+            out.append((a, b))
+    return np.array(out, dtype=np.int32).reshape(-1, 2)
+
+
+@nb.njit(cache=True, nogil=True)
+def _pair_kernel(pairs, w, prior_logit, uniforms, mode):
+    n_flips = 0
+    for p in range(pairs.shape[0]):
+        a = pairs[p, 0]
+        b = pairs[p, 1]
+        if w[a] != w[b]:
+            continue
+        d = prior_logit[a] + prior_logit[b]
+        if w[a] == 1:
+            d = -d
+        if mode == 0:
+            if d >= 0.0:
+                flip = uniforms[p] < 1.0 / (1.0 + math.exp(-d))
+            else:
+                ed = math.exp(d)
+                flip = uniforms[p] < ed / (1.0 + ed)
+        elif mode == 1:
+            flip = d >= 0.0 or uniforms[p] < math.exp(d)
+        else:
+            flip = d > 0.0
+        if flip:
+            w[a] = 1 - w[a]
+            w[b] = 1 - w[b]
+            n_flips += 1
+    return n_flips
+
+
+def pair_sweep(
+    problem: FlipProblem,
+    state: FlipState,
+    pairs: np.ndarray,
+    uniforms: np.ndarray,
+    mode: str = "metropolis",
+) -> tuple[FlipState, int]:
+    """Flip equal likelihood-neutral pairs ``(0, 0) <-> (1, 1)`` by an exact MH move, in place.
+
+    For every pair with ``w_a == w_b`` the joint flip changes the log-likelihood by exactly 0
+    (see :func:`likelihood_neutral_pairs`), so ``Δ`` is the change of the Bernoulli log-prior
+    only (``±(logit p_a + logit p_b)``; any likelihood temperature drops out). The proposal is a
+    deterministic involution on the set of equal pairs, hence symmetric. Pairs are independent
+    given the rest, so their order does not matter; ``A``, ``P`` and ``loglik`` are untouched.
+
+    Parameters
+    ----------
+    problem : FlipProblem
+    state : FlipState
+        ``state.w`` is updated in place.
+    pairs : ndarray of shape (n_pairs, 2), int32
+        From :func:`likelihood_neutral_pairs`.
+    uniforms : ndarray of shape (n_pairs,), float64
+    mode : {"metropolis", "gibbs", "greedy"}
+        Accept with ``min(1, e^Δ)`` (default), with ``sigmoid(Δ)``, or iff ``Δ > 0``.
+
+    Returns
+    -------
+    state : FlipState
+    n_flips : int
+        Pairs flipped.
+    """
+    mcode = _mode_code(mode)
+    pairs = np.asarray(pairs, dtype=np.int32).reshape(-1, 2)
+    u = np.asarray(uniforms, dtype=np.float64)
+    if u.shape[0] < pairs.shape[0]:
+        raise ValueError(f"need {pairs.shape[0]} uniforms; got {u.shape[0]}")
+    n = _pair_kernel(pairs, state.w, problem.prior_logit, u, mcode)
+    return state, int(n)
+
+
 def draw_scan(problem: FlipProblem, rng: np.random.Generator, scan: str = "random"):
     """Draw one sweep's randomness: a feature order and one uniform per bit.
 
@@ -1110,21 +1232,17 @@ def sweep(
         One uniform per bit.
     beta : float
         Inverse temperature of the likelihood: ``Δ = beta * Δloglik + Δlogprior``.
-    mode : {"gibbs", "metropolis"}
-        Heat-bath (flip with probability ``sigmoid(Δ)``) or Metropolized Gibbs (propose the
-        flip, accept with ``min(1, e^Δ)``).
+    mode : {"gibbs", "metropolis", "greedy"}
+        Heat-bath (flip with probability ``sigmoid(Δ)``), Metropolized Gibbs (propose the
+        flip, accept with ``min(1, e^Δ)``) or greedy ascent (flip iff ``Δ > 0``; the uniforms
+        are ignored; an optimiser, not a sampler).
 
     Returns
     -------
     state : FlipState
     info : SweepInfo
     """
-    if mode == "gibbs":
-        mcode = MODE_GIBBS
-    elif mode == "metropolis":
-        mcode = MODE_METROPOLIS
-    else:
-        raise ValueError(f"mode must be 'gibbs' or 'metropolis'; got {mode!r}")
+    mcode = _mode_code(mode)
     feat_order, gbits = order
     dll, n_flips, n_prop, n_pass = _sweep_kernel(
         problem.indptr,
@@ -1303,8 +1421,18 @@ def _fisher(A, P, scale, reference, out):
     return out
 
 
-def theta_precision(problem: FlipProblem, state: FlipState, prior: ContinuousPrior) -> np.ndarray:
+def theta_precision(
+    problem: FlipProblem, state: FlipState, prior: ContinuousPrior, beta: float = 1.0
+) -> np.ndarray:
     """Fisher information plus prior precision of ``theta`` at the cached state (a preconditioner).
+
+    Parameters
+    ----------
+    problem : FlipProblem
+    state : FlipState
+    prior : ContinuousPrior
+    beta : float
+        Inverse temperature of the likelihood: the Fisher information is multiplied by it.
 
     Returns
     -------
@@ -1317,7 +1445,7 @@ def theta_precision(problem: FlipProblem, state: FlipState, prior: ContinuousPri
     diag = [1.0 / prior.bias_sigma**2] * prior.n_bias
     if prior.learn_scale:
         diag.append(2.0 * (state.scale / prior.scale_sigma) ** 2)
-    return prec + np.diag(diag)
+    return float(beta) * prec + np.diag(diag)
 
 
 def continuous_rwm(

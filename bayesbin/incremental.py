@@ -12,6 +12,13 @@ rebuilt from scratch every ``refresh_every`` sweeps
 and whenever ``w``, the bias or the scale differ from the cached values (e.g. after a NUTS step on
 them, or at the start of a chain), so floating-point drift stays bounded.
 
+Pair moves (``pair_moves``, on by default for ``binary_logistic(form="two_output")``): that
+form's likelihood depends only on ``w[1, j] - w[0, j]``, so ``(0, 0)`` and ``(1, 1)`` have the same
+likelihood and single-site updates can only move between them through ``(0, 1)`` or ``(1, 0)``,
+whose likelihood may be far lower (chains stick, R-hat explodes). After every sweep each feature
+with ``w[0, j] == w[1, j]`` proposes flipping both; the likelihood changes by exactly 0, so the
+move is accepted with ``min(1, e^Δ)`` for the prior change ``Δ`` alone (always, for p = 0.5).
+
 Passed the bias ``b`` and/or the learned ``scale`` as well, the step also moves them: after the
 sweeps, ``continuous_steps`` random-walk Metropolis proposals on ``theta = (b, log scale)``, each
 costing one O(n C) likelihood from the cached ``A`` (no matrix product). The proposal covariance
@@ -51,7 +58,7 @@ from pytensor.tensor.random.basic import BernoulliRV
 from bayesbin import _flipkernel as fk
 from bayesbin.models import get_spec, is_bayesbin_model, model_data
 
-__all__ = ["IncrementalGibbs", "IncrementalGibbsState"]
+__all__ = ["IncrementalGibbs", "IncrementalGibbsState", "model_problem"]
 
 _TARGET_ACCEPT = 0.25
 _FIRST_WINDOW = 50  # tuning steps in the first covariance window; windows then double
@@ -67,6 +74,7 @@ class IncrementalGibbsState(StepMethodState):
     sweeps_per_step: int = field(metadata={"frozen": True})
     refresh_every: int = field(metadata={"frozen": True})
     continuous_steps: int = field(metadata={"frozen": True})
+    pair_moves: bool = field(metadata={"frozen": True})
     beta: float
     tune: bool
     _cache: Any
@@ -77,6 +85,55 @@ class IncrementalGibbsState(StepMethodState):
     _chol: Any
     _window: Any
     _window_end: int
+
+
+def _binary_spec(model, who: str):
+    """The ModelSpec of a bayesbin model with Bernoulli weights (ValueError otherwise)."""
+    if not is_bayesbin_model(model):
+        raise ValueError(
+            f"{who} needs a model built by bayesbin.binary_logistic or bayesbin.binary_softmax"
+        )
+    spec = get_spec(model)
+    if spec.relaxed is not None:
+        raise ValueError(f"{who} needs Bernoulli weights; the model is relaxed")
+    return spec
+
+
+def model_problem(
+    model: pm.Model, *, own_bias: bool, own_scale: bool
+) -> tuple[fk.FlipProblem, fk.ContinuousPrior]:
+    """Static kernel description of a bayesbin binary model (shared by the samplers).
+
+    Parameters
+    ----------
+    model : pm.Model
+        Built by :func:`bayesbin.binary_logistic` or :func:`bayesbin.binary_softmax`, Bernoulli
+        weights.
+    own_bias, own_scale : bool
+        Whether the continuous parameters ``theta`` include the bias / the log scale.
+
+    Returns
+    -------
+    problem : FlipProblem
+    prior : ContinuousPrior
+    """
+    spec = _binary_spec(model, "model_problem")
+    x, y = model_data(model)
+    problem = fk.build_problem(
+        x,
+        y,
+        form=spec.form,
+        encoding=spec.encoding,
+        n_classes=spec.n_classes,
+        prior_p=spec.prior_p,
+    )
+    prior = fk.ContinuousPrior(
+        n_bias=problem.n_cols if own_bias else 0,
+        bias_sigma=float(spec.bias_sigma),
+        learn_scale=bool(own_scale),
+        scale_sigma=float(spec.scale_sigma),
+    )
+    return problem, prior
 
 
 def _choice(value, name: str, choices: tuple[str, ...]) -> str:
@@ -113,6 +170,10 @@ class IncrementalGibbs(ArrayStepShared):
         Random-walk Metropolis proposals for the owned continuous parameters per step.
     beta : float
         Inverse temperature of the likelihood (1 samples the posterior).
+    pair_moves : bool, optional
+        After every sweep, propose flipping ``w[0, j]`` and ``w[1, j]`` together where they are
+        equal (exact; see the module docstring). Default: on for the two-output logistic form;
+        ``True`` for another form raises ``ValueError`` (it has no likelihood-neutral pairs).
     model : pm.Model, optional
         A bayesbin model with Bernoulli weights; taken from the context when omitted.
     rng : RandomGenerator, optional
@@ -124,6 +185,7 @@ class IncrementalGibbs(ArrayStepShared):
     Notes
     -----
     Sampler statistics: ``n_flips`` (accepted flips this step), ``flip_rate`` (per bit visit),
+    ``n_pair_flips`` (accepted pair moves this step),
     ``model_logp`` (the model's log-posterior in value space, Jacobian included, exactly as
     ``model.compile_logp()`` gives it, at the point the step returns; PyMC keeps the last step's
     ``model_logp`` of a compound step and ArviZ shows it as ``sample_stats["lp"]``),
@@ -156,6 +218,7 @@ class IncrementalGibbs(ArrayStepShared):
     stats_dtypes_shapes = {
         "n_flips": (np.int64, []),
         "flip_rate": (np.float64, []),
+        "n_pair_flips": (np.int64, []),
         "model_logp": (np.float64, []),
         "loglik": (np.float64, []),
         "refreshed": (bool, []),
@@ -176,20 +239,14 @@ class IncrementalGibbs(ArrayStepShared):
         refresh_every: int = 50,
         continuous_steps: int = 10,
         beta: float = 1.0,
+        pair_moves: bool | None = None,
         model=None,
         rng=None,
         initial_point=None,
         blocked: bool = True,
     ):
         model = pm.modelcontext(model)
-        if not is_bayesbin_model(model):
-            raise ValueError(
-                "IncrementalGibbs needs a model built by bayesbin.binary_logistic or "
-                "bayesbin.binary_softmax"
-            )
-        spec = get_spec(model)
-        if spec.relaxed is not None:
-            raise ValueError("IncrementalGibbs needs Bernoulli weights; the model is relaxed")
+        spec = _binary_spec(model, type(self).__name__)
         self.mode = _choice(mode, "mode", ("gibbs", "metropolis"))
         self.scan = _choice(scan, "scan", ("random", "systematic"))
         self.sweeps_per_step = _pos_int(sweeps_per_step, "sweeps_per_step")
@@ -224,21 +281,19 @@ class IncrementalGibbs(ArrayStepShared):
         self._own_scale = self._s_name is not None and self._s_name in names
 
         self._spec = spec
-        x, y = model_data(model)
-        self._problem = fk.build_problem(
-            x,
-            y,
-            form=spec.form,
-            encoding=spec.encoding,
-            n_classes=spec.n_classes,
-            prior_p=spec.prior_p,
+        self._problem, self._prior = model_problem(
+            model, own_bias=self._own_bias, own_scale=self._own_scale
         )
-        self._prior = fk.ContinuousPrior(
-            n_bias=self._problem.n_cols if self._own_bias else 0,
-            bias_sigma=float(spec.bias_sigma),
-            learn_scale=self._own_scale,
-            scale_sigma=float(spec.scale_sigma),
-        )
+        if pair_moves is not None and not isinstance(pair_moves, bool | np.bool_):
+            raise ValueError(f"pair_moves must be True, False or None; got {pair_moves!r}")
+        pairs = fk.likelihood_neutral_pairs(self._problem)
+        if pair_moves and spec.form != "two_output":
+            raise ValueError(
+                "pair_moves=True needs binary_logistic(form='two_output'); the model's form is "
+                f"{spec.form!r}, which has no likelihood-neutral pairs"
+            )
+        self.pair_moves = bool(spec.form == "two_output" if pair_moves is None else pair_moves)
+        self._pairs = pairs if self.pair_moves else pairs[:0]
         self._init_chain_state()
         self.tune = True
 
@@ -249,11 +304,10 @@ class IncrementalGibbs(ArrayStepShared):
 
     # -- chain state ------------------------------------------------------------------------
 
-    def _fresh_chain_state(self) -> dict:
+    def _fresh_tuner_state(self) -> dict:
+        """Adaptation state of the continuous proposals (one per temperature)."""
         dim = self._prior.dim
         return {
-            "_cache": None,
-            "_sweeps_since_refresh": 0,
             "_n_tune_steps": 0,
             "_log_lambda": math.log(2.38 / math.sqrt(dim)) if dim else 0.0,
             "_rm_count": 0,
@@ -261,6 +315,9 @@ class IncrementalGibbs(ArrayStepShared):
             "_window": None,  # (count, sum, sum of outer products) of theta in this window
             "_window_end": _FIRST_WINDOW,
         }
+
+    def _fresh_chain_state(self) -> dict:
+        return {"_cache": None, "_sweeps_since_refresh": 0, **self._fresh_tuner_state()}
 
     def _init_chain_state(self) -> None:
         for name, value in self._fresh_chain_state().items():
@@ -334,11 +391,12 @@ class IncrementalGibbs(ArrayStepShared):
             parts.append([math.log(scale)])
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
 
-    def _fisher_chol(self, state: fk.FlipState) -> np.ndarray:
-        """Cholesky factor of the inverse of (Fisher information + prior precision) of theta."""
+    def _fisher_chol(self, state: fk.FlipState, beta: float | None = None) -> np.ndarray:
+        """Cholesky factor of the inverse of (beta Fisher information + prior precision)."""
         prior = self._prior
         dim = prior.dim
-        prec = fk.theta_precision(self._problem, state, prior)
+        beta = self.beta if beta is None else beta
+        prec = fk.theta_precision(self._problem, state, prior, beta=beta)
         prec = 0.5 * (prec + prec.T)
         if prior.learn_scale:
             prec[-1, -1] += _LOG_SCALE_MIN_PRECISION
@@ -348,48 +406,58 @@ class IncrementalGibbs(ArrayStepShared):
         except np.linalg.LinAlgError:
             return np.eye(dim) * 0.1
 
-    def _adapt(self, state: fk.FlipState, path: np.ndarray, rate: float) -> None:
-        """Tuning only: Robbins-Monro on the step factor, windowed covariance of theta."""
+    def _adapt(self, state: fk.FlipState, path: np.ndarray, rate: float, tuner, beta) -> None:
+        """Tuning only: Robbins-Monro on the step factor, windowed covariance of theta.
+
+        ``tuner`` holds the adaptation state (``self``, or one temperature's record in
+        :class:`bayesbin.tempering.ReplicaExchange`).
+        """
+        t = tuner
         dim = self._prior.dim
-        self._n_tune_steps += 1
-        self._rm_count += 1
-        gamma = 1.0 / math.sqrt(self._rm_count + 1.0)
-        self._log_lambda = float(
-            np.clip(self._log_lambda + gamma * (rate - _TARGET_ACCEPT), -12.0, 3.0)
-        )
-        if self._window is None:
-            self._window = (0, np.zeros(dim), np.zeros((dim, dim)))
-        count, total, outer = self._window
-        self._window = (count + path.shape[0], total + path.sum(axis=0), outer + path.T @ path)
-        if self._n_tune_steps >= self._window_end:
-            count, total, outer = self._window
+        t._n_tune_steps += 1
+        t._rm_count += 1
+        gamma = 1.0 / math.sqrt(t._rm_count + 1.0)
+        t._log_lambda = float(np.clip(t._log_lambda + gamma * (rate - _TARGET_ACCEPT), -12.0, 3.0))
+        if t._window is None:
+            t._window = (0, np.zeros(dim), np.zeros((dim, dim)))
+        count, total, outer = t._window
+        t._window = (count + path.shape[0], total + path.sum(axis=0), outer + path.T @ path)
+        if t._n_tune_steps >= t._window_end:
+            count, total, outer = t._window
             if count > 2 * dim + 2:
                 mean = total / count
                 emp = (outer - count * np.outer(mean, mean)) / (count - 1)
-                base = self._fisher_chol(state)
+                base = self._fisher_chol(state, beta)
                 shrink = 10.0
                 cov = (count * emp + shrink * base @ base.T) / (count + shrink)
                 try:
-                    self._chol = np.linalg.cholesky(0.5 * (cov + cov.T) + 1e-12 * np.eye(dim))
+                    t._chol = np.linalg.cholesky(0.5 * (cov + cov.T) + 1e-12 * np.eye(dim))
                     # the empirical covariance has its own scale: restart the step factor
-                    self._log_lambda = math.log(2.38 / math.sqrt(dim))
-                    self._rm_count = 0
+                    t._log_lambda = math.log(2.38 / math.sqrt(dim))
+                    t._rm_count = 0
                 except np.linalg.LinAlgError:
                     pass
-            self._window = None
-            self._window_end *= 2
+            t._window = None
+            t._window_end *= 2
 
-    def _continuous_move(self, state: fk.FlipState):
+    def _continuous_move(self, state: fk.FlipState, tuner=None, beta: float | None = None):
+        """``continuous_steps`` RWM proposals on theta at inverse temperature ``beta``.
+
+        Returns ``(state, theta, acceptance rate)``; adapts ``tuner`` (default ``self``) while
+        tuning.
+        """
+        t = self if tuner is None else tuner
+        beta = self.beta if beta is None else float(beta)
         dim = self._prior.dim
-        if self._chol is None or (self.tune and self._window_end == _FIRST_WINDOW):
+        if t._chol is None or (self.tune and t._window_end == _FIRST_WINDOW):
             # until the first covariance window closes: Fisher preconditioning at the current
             # state (tuning only; after tuning the factor is frozen)
-            self._chol = self._fisher_chol(state)
+            t._chol = self._fisher_chol(state, beta)
         n = self.continuous_steps
         normals = self.rng.standard_normal((n, dim))
         log_u = np.log(self.rng.random(n))
         theta = self._theta(state.scale, state.bias)
-        chol = math.exp(self._log_lambda) * self._chol
+        chol = math.exp(t._log_lambda) * t._chol
         path = np.empty((n, dim)) if self.tune else None
         state, theta, n_acc = fk.continuous_rwm(
             self._problem,
@@ -399,58 +467,63 @@ class IncrementalGibbs(ArrayStepShared):
             chol,
             normals,
             log_u,
-            beta=self.beta,
+            beta=beta,
             path=path,
         )
         rate = n_acc / n
         if self.tune:
-            self._adapt(state, path, rate)
+            self._adapt(state, path, rate, t, beta)
         return state, theta, rate
 
-    def astep(self, q0: RaveledVars) -> tuple[RaveledVars, list[dict[str, Any]]]:
-        """Run ``sweeps_per_step`` sweeps (and the continuous moves) from ``q0``."""
-        problem = self._problem
-        values = DictToArrayBijection.rmap(q0)
-        w_in = np.asarray(values[self._w_name]).reshape(-1)
-        scale, bias = self._continuous_values(values)
+    # -- building blocks shared with ReplicaExchange -----------------------------------------
 
-        refreshed = False
-        drift = 0.0
-        state = self._cache
+    def _sync_cache(self, state, w_in: np.ndarray, scale: float, bias: np.ndarray):
+        """The cache for the point ``(w_in, scale, bias)``: ``state`` if it matches, else rebuilt.
+
+        Returns ``(state, rebuilt_from_scratch, rederived)``.
+        """
         if state is None or not np.array_equal(state.w, w_in):
-            state = fk.init(problem, w_in, scale, bias)
-            self._sweeps_since_refresh = 0
-            refreshed = True
-        elif scale != state.scale or not np.array_equal(bias, state.bias):
-            state = fk.set_continuous(problem, state, scale, bias)
-            refreshed = True
+            return fk.init(self._problem, w_in, scale, bias), True, True
+        if scale != state.scale or not np.array_equal(bias, state.bias):
+            return fk.set_continuous(self._problem, state, scale, bias), False, True
+        return state, False, False
 
-        n_flips = 0
-        n_prop = 0
+    def _sweeps(self, state: fk.FlipState, beta: float, since_refresh: int):
+        """``sweeps_per_step`` sweeps at ``beta``, each followed by the pair moves.
+
+        Returns ``(state, since_refresh, info)`` with ``info`` a dict of ``n_flips``,
+        ``n_proposed``, ``n_pair_flips``, ``drift`` and ``refreshed``.
+        """
+        problem = self._problem
+        info = {"n_flips": 0, "n_proposed": 0, "n_pair_flips": 0, "drift": 0.0, "refreshed": False}
+        n_pairs = self._pairs.shape[0]
         for _ in range(self.sweeps_per_step):
-            if self._sweeps_since_refresh >= self.refresh_every:
+            if since_refresh >= self.refresh_every:
                 state, rinfo = fk.refresh(problem, state)
-                drift = max(drift, rinfo.loglik_drift)
-                self._sweeps_since_refresh = 0
-                refreshed = True
+                info["drift"] = max(info["drift"], rinfo.loglik_drift)
+                since_refresh = 0
+                info["refreshed"] = True
             order, uniforms = fk.draw_scan(problem, self.rng, self.scan)
-            state, info = fk.sweep(problem, state, order, uniforms, beta=self.beta, mode=self.mode)
-            n_flips += info.n_flips
-            n_prop += info.n_proposed
-            self._sweeps_since_refresh += 1
+            state, sinfo = fk.sweep(problem, state, order, uniforms, beta=beta, mode=self.mode)
+            info["n_flips"] += sinfo.n_flips
+            info["n_proposed"] += sinfo.n_proposed
+            if n_pairs:
+                state, n_pair = fk.pair_sweep(problem, state, self._pairs, self.rng.random(n_pairs))
+                info["n_pair_flips"] += n_pair
+            since_refresh += 1
+        return state, since_refresh, info
 
-        cont_rate = math.nan
-        cont_step = math.nan
-        log_scale = 0.0
-        if self._s_name is not None:
-            log_scale = (
-                float(values[self._s_name])
-                if self._own_scale
-                else float(self.shared[self._s_name].get_value())
-            )
-        if self._prior.dim:
-            state, theta, cont_rate = self._continuous_move(state)
-            cont_step = math.exp(self._log_lambda)
+    def _log_scale_in(self, values: dict) -> float:
+        """Log scale of the incoming point (0 when the model has no learned scale)."""
+        if self._s_name is None:
+            return 0.0
+        if self._own_scale:
+            return float(values[self._s_name])
+        return float(self.shared[self._s_name].get_value())
+
+    def _write_point(self, values: dict, state: fk.FlipState, theta, log_scale: float):
+        """Write ``w`` (and owned theta) into ``values``; return ``(q, model_logp)``."""
+        if theta is not None:
             if self._own_bias:
                 values[self._b_name] = theta[: self._prior.n_bias].reshape(
                     np.shape(values[self._b_name])
@@ -458,22 +531,42 @@ class IncrementalGibbs(ArrayStepShared):
             if self._own_scale:
                 log_scale = float(theta[self._prior.n_bias])
                 values[self._s_name] = np.asarray(log_scale).reshape(np.shape(values[self._s_name]))
-        self._cache = state
-
-        lp = state.loglik + fk.exact_logprior(problem, state.w)
+        lp = state.loglik + fk.exact_logprior(self._problem, state.w)
         if self._b_name is not None:
             lp += fk.bias_logprior(state.bias, self._spec.bias_sigma)
         if self._s_name is not None:
             lp += fk.log_scale_logprior(log_scale, self._spec.scale_sigma)
         values[self._w_name] = state.w.astype(np.int64).reshape(np.shape(values[self._w_name]))
-        q = DictToArrayBijection.map(values)
+        return DictToArrayBijection.map(values), float(lp)
+
+    def astep(self, q0: RaveledVars) -> tuple[RaveledVars, list[dict[str, Any]]]:
+        """Run ``sweeps_per_step`` sweeps (and the continuous moves) from ``q0``."""
+        values = DictToArrayBijection.rmap(q0)
+        w_in = np.asarray(values[self._w_name]).reshape(-1)
+        scale, bias = self._continuous_values(values)
+        state, rebuilt, refreshed = self._sync_cache(self._cache, w_in, scale, bias)
+        if rebuilt:
+            self._sweeps_since_refresh = 0
+
+        state, self._sweeps_since_refresh, info = self._sweeps(
+            state, self.beta, self._sweeps_since_refresh
+        )
+        cont_rate = math.nan
+        cont_step = math.nan
+        theta = None
+        if self._prior.dim:
+            state, theta, cont_rate = self._continuous_move(state)
+            cont_step = math.exp(self._log_lambda)
+        self._cache = state
+        q, lp = self._write_point(values, state, theta, self._log_scale_in(values))
         stats = {
-            "n_flips": int(n_flips),
-            "flip_rate": n_flips / max(n_prop, 1),
-            "model_logp": float(lp),
+            "n_flips": int(info["n_flips"]),
+            "flip_rate": info["n_flips"] / max(info["n_proposed"], 1),
+            "n_pair_flips": int(info["n_pair_flips"]),
+            "model_logp": lp,
             "loglik": float(state.loglik),
-            "refreshed": bool(refreshed),
-            "max_drift": float(drift),
+            "refreshed": bool(refreshed or info["refreshed"]),
+            "max_drift": float(info["drift"]),
             "cont_accept": float(cont_rate),
             "cont_step": float(cont_step),
         }

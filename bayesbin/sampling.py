@@ -7,6 +7,8 @@ Presets (``sampler=``):
 * ``"incremental"``: bayesbin's exact incremental Gibbs sampler (:class:`IncrementalGibbs`), which
   also updates bias and scale from its cached activations; O(nonzeros of a column) per bit.
 * ``"incremental+nuts"``: incremental Gibbs on the bits, PyMC NUTS on bias/scale.
+* ``"tempering"``: replica exchange (:class:`ReplicaExchange`) over a temperature ladder of
+  incremental-Gibbs replicas owning w, bias and scale; only the beta = 1 replica is returned.
 * ``"dmala"``: gradient-informed parallel flips (:class:`DiscreteLangevin`), NUTS on the rest.
 * ``"nuts"``: NUTS on everything (relaxed Beta-weight models only).
 * ``"auto"`` (default): ``"nuts"`` for relaxed models, ``"incremental"`` for bayesbin binary
@@ -37,7 +39,7 @@ from bayesbin.models import get_spec, is_bayesbin_model, log_posterior, model_da
 
 __all__ = ["sample", "SAMPLERS", "build_steps", "resolve_sampler", "add_log_posterior"]
 
-SAMPLERS = ("auto", "pymc-gibbs", "incremental", "incremental+nuts", "dmala", "nuts")
+SAMPLERS = ("auto", "pymc-gibbs", "incremental", "incremental+nuts", "tempering", "dmala", "nuts")
 
 
 def _incremental_available() -> bool:
@@ -91,12 +93,15 @@ def resolve_sampler(model: pm.Model, sampler: str = "auto") -> str:
             "sampler='nuts' needs continuous weights: build the model with relaxed=True, or use "
             "sampler='pymc-gibbs' / 'incremental' for binary weights"
         )
-    if sampler in ("pymc-gibbs", "dmala", "incremental", "incremental+nuts") and not bern:
+    if (
+        sampler in ("pymc-gibbs", "dmala", "incremental", "incremental+nuts", "tempering")
+        and not bern
+    ):
         raise ValueError(
             f"sampler={sampler!r} samples Bernoulli weights but the model has none "
             "(relaxed model?); use sampler='nuts'"
         )
-    if sampler.startswith("incremental"):
+    if sampler.startswith("incremental") or sampler == "tempering":
         if not is_bayesbin_model(model):
             raise ValueError(
                 f"sampler={sampler!r} needs a model built by bayesbin.binary_logistic or "
@@ -147,6 +152,10 @@ def build_steps(model: pm.Model, sampler: str = "auto", step_kwargs: dict | None
             if cont:
                 steps.append(pm.NUTS(cont))
             steps.append(IncrementalGibbs([model["w"]], **step_kwargs))
+        elif preset == "tempering":
+            from bayesbin.tempering import ReplicaExchange
+
+            steps.append(ReplicaExchange([model["w"], *cont], **step_kwargs))
         elif preset == "dmala":
             from bayesbin.dmala import DiscreteLangevin
 
@@ -220,7 +229,7 @@ def _step_lp_is_exact(result, preset: str) -> bool:
     True for the ``"incremental"`` preset: one step owns every free variable and reports the
     exact log-posterior of the point it returns (tested against the model's logp).
     """
-    if preset != "incremental" or not has_group(result, "sample_stats"):
+    if preset not in ("incremental", "tempering") or not has_group(result, "sample_stats"):
         return False
     stats = get_group(result, "sample_stats")
     return "lp" in stats and bool(np.all(np.isfinite(stats["lp"].values)))

@@ -162,3 +162,16 @@ def test_mixing_overview_counts_chains_stuck_apart():
     assert ov["n_constant"] == 1 and ov["n_stuck_apart"] == 1
     assert ov["max_rhat"] == np.inf and np.isfinite(ov["max_finite_rhat"])
     assert ov["frac_mixing"] == pytest.approx(0.5)
+
+
+def test_tempering_preset_runs_replica_exchange(tiny_binary):
+    x, y = tiny_binary
+    model = bayesbin.binary_logistic(x, y, form="two_output", bias=True)
+    res = bayesbin.sample(
+        model, sampler="tempering", draws=30, tune=30, chains=2, random_seed=4, progressbar=False
+    )
+    steps = json.loads(res.posterior.attrs["bayesbin_steps"])
+    assert steps == [{"step": "ReplicaExchange", "vars": ["w", "b"]}]
+    spec = get_spec(model)
+    lp = log_posterior(spec, x, y, res.posterior["w"].values[0], res.posterior["b"].values[0])
+    np.testing.assert_allclose(res.sample_stats["lp"].values[0], lp, rtol=1e-9)

@@ -1,0 +1,808 @@
+"""Tempering for multimodal posteriors: the ``ReplicaExchange`` PyMC step and ``find_mode``.
+
+Replica exchange (parallel tempering)
+-------------------------------------
+:class:`ReplicaExchange` runs ``R`` copies ("replicas") of a bayesbin binary model at inverse
+temperatures ``1 = beta_0 > beta_1 > ... > beta_{R-1} > 0`` of the likelihood only:
+
+.. math::
+
+    \\pi_\\beta(w, \\theta) \\propto p(w)\\, p(\\theta)\\, L(w, \\theta)^{\\beta},
+
+where ``theta`` is the bias ``b`` and/or the log scale when the model has them. Each replica holds
+a whole state ``(w_r, theta_r)`` and is moved by the machinery of
+:class:`~bayesbin.incremental.IncrementalGibbs` at its own temperature (exact single-site sweeps
+of the cached activations, the two-output pair moves, random-walk Metropolis on ``theta`` with
+``beta_r``), so the extended target ``prod_r pi_{beta_r}(w_r, theta_r)`` is invariant. Then whole
+states of adjacent temperatures ``i, j = i + 1`` are proposed for exchange and accepted with
+
+.. math::
+
+    \\min\\{1, \\exp((\\beta_i - \\beta_j)(L_j - L_i))\\},
+
+``L`` the untempered log-likelihood of each state (the prior terms cancel): also exact for the
+extended target. Pairs alternate deterministically, even ``i`` on even steps and odd ``i`` on odd
+steps (the non-reversible "DEO" scheme of Syed et al., JRSS-B 2022, which moves states along the
+ladder in ``O(R)`` rather than ``O(R^2)`` steps). Only the ``beta = 1`` replica is returned to PyMC:
+its marginal is the posterior. The step owns every free variable of the model (``w`` and, when
+present, ``b`` and ``scale``): a swap exchanges ``theta`` together with ``w``, which another
+step method could not follow.
+
+Ladder. ``betas`` explicitly, or a geometric ladder ``beta_r = beta_min^(r / (R - 1))``. The
+default ``beta_min = exp(-2.38 (R - 1) / sqrt(d))`` with ``d`` the number of sampled bits plus
+continuous parameters: successive ratios ``exp(-2.38 / sqrt(d))``, the spacing that gives
+adjacent swaps their optimal acceptance (~0.23) for a target of ``d`` independent coordinates
+(Atchadé, Roberts & Rosenthal, Stat. Comput. 2011). Posteriors whose bits are mostly determined
+behave like fewer coordinates and tolerate hotter ladders; pass ``beta_min`` (or ``betas``) to go
+hotter. With ``adapt_ladder`` (default) the interior temperatures move during tuning, at the end
+of doubling windows, so that every adjacent pair has the same estimated rejection rate (the
+endpoints stay; Syed et al.'s communication-barrier schedule); after tuning the ladder, like every
+other adapted quantity, is frozen, so the post-tuning chain is exact.
+
+What to expect (``benchmarks/bench_tempering.py``). Large-n binary posteriors are rugged: on
+MNIST56's two-output model a single flip costs tens to hundreds of nats, chains from different
+starts settle in isolated local modes hundreds of nats apart, and a 4-replica ladder rarely swaps
+between them (acceptance ~0 for the top pair); more replicas reaching ``beta_min ~ 0.1`` raise the
+level the cold chain reaches but do not make chains agree within a minute of CPU. There,
+:func:`find_mode` (and starting chains at its result) is the cheaper fix. On small or moderately
+multimodal posteriors (tests: two wells 17 nats deep) replica exchange mixes where single-site
+Gibbs cannot move at all.
+
+Mode finding
+------------
+:func:`find_mode` is simulated annealing with the same kernels: heat-bath sweeps of the whole
+log-posterior raised to ``beta`` (prior and likelihood), ``beta`` rising from ``beta_start`` to
+``beta_end`` (``> 1`` freezes), each sweep followed by the pair moves and Newton steps on the
+continuous parameters (exact gradient; Fisher information where the Hessian is not negative
+definite), then greedy (zero-temperature) sweeps and Newton steps until neither moves. The best of
+``restarts`` runs is returned as point values in PyMC's ``initvals`` format.
+
+Examples
+--------
+>>> import numpy as np, pymc as pm, bayesbin
+>>> from bayesbin.tempering import ReplicaExchange, find_mode
+>>> rng = np.random.default_rng(0)
+>>> x = rng.integers(0, 2, size=(60, 4)).astype(float)
+>>> model = bayesbin.binary_logistic(x, rng.integers(0, 2, 60), form="two_output", bias=True)
+>>> mode = find_mode(model, n_sweeps=50, restarts=2, random_seed=1)
+>>> sorted(mode), mode.logp < 0
+(['b', 'w'], True)
+>>> with model:  # doctest: +SKIP
+...     idata = pm.sample(step=[ReplicaExchange([model["w"], model["b"]])], initvals=mode)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import field
+from typing import Any
+
+import numpy as np
+import pymc as pm
+from pymc.blocking import DictToArrayBijection, RaveledVars
+from pymc.step_methods.compound import Competence
+from pymc.step_methods.state import dataclass_state
+
+from bayesbin import _flipkernel as fk
+from bayesbin.incremental import (
+    IncrementalGibbs,
+    IncrementalGibbsState,
+    _binary_spec,
+    model_problem,
+)
+
+__all__ = [
+    "ReplicaExchange",
+    "ReplicaExchangeState",
+    "ModeResult",
+    "find_mode",
+    "default_ladder",
+    "swap_log_accept",
+]
+
+_OPTIMAL_SPACING = 2.38  # sqrt(d) log(beta_r / beta_{r+1}) for ~0.23 swap acceptance
+_FIRST_LADDER_WINDOW = 50  # tuning steps before the first ladder update; windows then double
+_MIN_REJECTION = 1e-3  # floor of a pair's rejection rate when the ladder is re-spaced
+_REFRESH_EVERY = 50  # annealing sweeps between rebuilds of the cache from scratch
+
+
+# --------------------------------------------------------------------------------------------
+# Ladder
+# --------------------------------------------------------------------------------------------
+
+
+def default_ladder(n_replicas: int, dim: int, beta_min: float | None = None) -> np.ndarray:
+    """Geometric ladder ``beta_r = beta_min^(r / (R - 1))`` with the default ``beta_min``.
+
+    Parameters
+    ----------
+    n_replicas : int
+        ``R >= 2``.
+    dim : int
+        Number of sampled coordinates (bits plus continuous parameters), ``>= 1``.
+    beta_min : float, optional
+        Hottest inverse temperature in ``(0, 1)``; default ``exp(-2.38 (R - 1) / sqrt(dim))``.
+
+    Returns
+    -------
+    ndarray of shape (R,), float64
+        Strictly decreasing, ``betas[0] == 1``.
+    """
+    if isinstance(n_replicas, bool) or not isinstance(n_replicas, int | np.integer):
+        raise ValueError(f"n_replicas must be an integer >= 2; got {n_replicas!r}")
+    if n_replicas < 2:
+        raise ValueError(f"n_replicas must be an integer >= 2; got {n_replicas!r}")
+    r = int(n_replicas)
+    if beta_min is None:
+        beta_min = math.exp(-_OPTIMAL_SPACING * (r - 1) / math.sqrt(max(int(dim), 1)))
+    beta_min = float(beta_min)
+    if not (0.0 < beta_min < 1.0):
+        raise ValueError(f"beta_min must be in (0, 1); got {beta_min!r}")
+    betas = beta_min ** (np.arange(r) / (r - 1))
+    betas[0] = 1.0
+    betas[-1] = beta_min
+    return betas
+
+
+def swap_log_accept(beta_i: float, beta_j: float, loglik_i: float, loglik_j: float) -> float:
+    """Log acceptance ratio of exchanging the states at inverse temperatures ``beta_i, beta_j``.
+
+    With the likelihood tempered, ``pi_beta(x) ∝ p(x) L(x)^beta``, exchanging ``x_i`` and
+    ``x_j`` multiplies the extended target by ``exp((beta_i - beta_j)(loglik_j - loglik_i))``
+    (priors and normalising constants cancel). Accept with ``min(1, exp(.))``.
+
+    Parameters
+    ----------
+    beta_i, beta_j : float
+    loglik_i, loglik_j : float
+        Untempered log-likelihoods of the states currently at ``beta_i`` and ``beta_j``.
+
+    Returns
+    -------
+    float
+    """
+    return float((beta_i - beta_j) * (loglik_j - loglik_i))
+
+
+def _check_betas(betas) -> np.ndarray:
+    try:
+        b = np.asarray(betas, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"betas must be a sequence of floats; got {betas!r}") from exc
+    if b.shape[0] < 2:
+        raise ValueError(f"betas needs at least 2 temperatures; got {b.tolist()}")
+    if b[0] != 1.0:
+        raise ValueError(f"betas[0] must be 1 (the posterior); got {b[0]!r}")
+    if not np.all(np.isfinite(b)) or np.any(b <= 0.0) or np.any(np.diff(b) >= 0.0):
+        raise ValueError(
+            f"betas must be strictly decreasing from 1 and positive; got {np.round(b, 6).tolist()}"
+        )
+    return b
+
+
+def _respace(betas: np.ndarray, rejection: np.ndarray) -> np.ndarray:
+    """Interior temperatures at equal steps of the cumulative rejection (endpoints kept).
+
+    ``rejection[i]`` is the mean rejection probability of swaps between ``betas[i]`` and
+    ``betas[i + 1]``; the cumulative barrier ``Lambda`` is piecewise linear in ``beta``.
+    """
+    r = betas.shape[0]
+    asc = betas[::-1]  # increasing
+    rej = np.maximum(rejection[::-1], _MIN_REJECTION)
+    lam = np.concatenate([[0.0], np.cumsum(rej)])
+    targets = np.linspace(0.0, lam[-1], r)
+    new = np.interp(targets, lam, asc)[::-1].copy()
+    new[0], new[-1] = betas[0], betas[-1]
+    if np.any(np.diff(new) >= 0.0):  # degenerate (rounding): keep the old ladder
+        return betas.copy()
+    return new
+
+
+# --------------------------------------------------------------------------------------------
+# ReplicaExchange
+# --------------------------------------------------------------------------------------------
+
+
+class _Tuner:
+    """Adaptation state of one temperature's continuous proposals (see IncrementalGibbs)."""
+
+    def __init__(self, **state):
+        self.__dict__.update(state)
+
+
+class _Replica:
+    """A state that travels along the ladder on swaps: cache, theta, sweeps since refresh."""
+
+    def __init__(self, cache: fk.FlipState, theta, since_refresh: int = 0):
+        self.cache = cache
+        self.theta = theta
+        self.since_refresh = since_refresh
+
+
+@dataclass_state
+class ReplicaExchangeState(IncrementalGibbsState):
+    """Everything that changes while a :class:`ReplicaExchange` step samples a chain."""
+
+    adapt_ladder: bool = field(metadata={"frozen": True})
+    _betas0: Any = field(metadata={"frozen": True})
+    _betas: Any
+    _replicas: Any
+    _tuners: Any
+    _n_steps: int
+    _swap_window: Any
+    _ladder_window_end: int
+
+
+class ReplicaExchange(IncrementalGibbs):
+    """Replica exchange (parallel tempering) for the bits (and bias/scale) of a bayesbin model.
+
+    Parameters
+    ----------
+    vars : list of variables, optional
+        ``w`` together with ``b`` and ``scale`` when the model has them (the step must own every
+        free variable; see the module docstring). Omitted: all free variables of the model.
+    n_replicas : int
+        Number of temperatures ``R >= 2`` (ignored when ``betas`` is given).
+    betas : sequence of float, optional
+        The ladder, strictly decreasing from ``1``, all ``> 0``.
+    beta_min : float, optional
+        Hottest inverse temperature of the default geometric ladder (see
+        :func:`default_ladder`).
+    adapt_ladder : bool
+        Re-space the interior temperatures during tuning to equalise adjacent swap rejection
+        rates (frozen after tuning; no effect for ``R = 2``).
+    mode, scan, sweeps_per_step, refresh_every, continuous_steps, pair_moves
+        As for :class:`~bayesbin.incremental.IncrementalGibbs`, applied to every replica.
+    model, rng, initial_point, blocked
+        PyMC's step-method arguments.
+
+    Notes
+    -----
+    Each step: every replica (coldest first) does ``sweeps_per_step`` sweeps and its continuous
+    moves at its temperature, then adjacent swaps are proposed (even pairs on even steps, odd
+    pairs on odd steps). The cost of a step is about ``R`` IncrementalGibbs steps.
+
+    Sampler statistics: those of IncrementalGibbs for the ``beta = 1`` replica (``n_flips``,
+    ``flip_rate`` and ``n_pair_flips`` of its own sweeps this step, ``model_logp``, ``loglik``,
+    ``cont_accept``, ``cont_step``; ``max_drift`` and ``refreshed`` over all replicas), plus
+    ``n_changed`` (bits of ``w`` that differ from the step's input: sweeps and swaps),
+    ``swap_accept_{i}`` for ``i = 0..R-2`` (acceptance probability of the exchange of
+    temperatures ``i`` and ``i + 1`` when it was proposed this step, NaN otherwise; its mean over
+    draws, ignoring NaN, is the pair's swap rate) and ``beta_{r}`` for ``r = 1..R-1`` (the
+    ladder).
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm, bayesbin
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.integers(0, 2, size=(40, 3)).astype(float)
+    >>> model = bayesbin.binary_softmax(x, rng.integers(0, 3, 40), 3)
+    >>> with model:
+    ...     step = ReplicaExchange([model["w"]], n_replicas=3)
+    ...     idata = pm.sample(20, tune=20, step=[step], chains=1, progressbar=False,
+    ...                       compute_convergence_checks=False, random_seed=1)
+    >>> float(idata.sample_stats["beta_1"][0, 0]) < 1.0
+    True
+    """
+
+    name = "replica_exchange"
+    default_blocked = True
+
+    stats_dtypes_shapes = {
+        **IncrementalGibbs.stats_dtypes_shapes,
+        "n_changed": (np.int64, []),
+    }
+
+    _state_class = ReplicaExchangeState
+
+    def __init__(
+        self,
+        vars=None,
+        *,
+        n_replicas: int = 4,
+        betas=None,
+        beta_min: float | None = None,
+        adapt_ladder: bool = True,
+        mode: str = "gibbs",
+        scan: str = "random",
+        sweeps_per_step: int = 1,
+        refresh_every: int = 50,
+        continuous_steps: int = 10,
+        pair_moves: bool | None = None,
+        model=None,
+        rng=None,
+        initial_point=None,
+        blocked: bool = True,
+    ):
+        if betas is not None:
+            betas = _check_betas(betas)
+        else:
+            # validated now, resolved against the problem's dimension in _initial_ladder
+            default_ladder(n_replicas, 1, 0.5 if beta_min is None else beta_min)
+        if not isinstance(adapt_ladder, bool | np.bool_):
+            raise ValueError(f"adapt_ladder must be a bool; got {adapt_ladder!r}")
+        self.adapt_ladder = bool(adapt_ladder)
+        self._ladder_args = (betas, int(n_replicas) if betas is None else len(betas), beta_min)
+        self._betas0 = None
+        super().__init__(
+            vars,
+            mode=mode,
+            scan=scan,
+            sweeps_per_step=sweeps_per_step,
+            refresh_every=refresh_every,
+            continuous_steps=continuous_steps,
+            beta=1.0,
+            pair_moves=pair_moves,
+            model=model,
+            rng=rng,
+            initial_point=initial_point,
+            blocked=blocked,
+        )
+        missing = []
+        if self._b_name is not None and not self._own_bias:
+            missing.append(self._b_name)
+        if self._s_name is not None and not self._own_scale:
+            missing.append(self._s_name)
+        if missing:
+            raise ValueError(
+                f"ReplicaExchange must own every free variable of the model: vars lacks "
+                f"{missing}. Swaps exchange whole states (w with bias and scale), which another "
+                "step method could not follow; pass [model['w'], model['b'], model['scale']] "
+                "(those the model has)."
+            )
+        n_rep = self._betas0.shape[0]
+        sds = dict(type(self).stats_dtypes_shapes)
+        for i in range(n_rep - 1):
+            sds[f"swap_accept_{i}"] = (np.float64, [])
+        for r in range(1, n_rep):
+            sds[f"beta_{r}"] = (np.float64, [])
+        self.stats_dtypes_shapes = sds
+        self.stats_dtypes = [{k: dt for k, (dt, _) in sds.items()}]
+
+    # -- chain state ------------------------------------------------------------------------
+
+    def _initial_ladder(self) -> np.ndarray:
+        betas, n_rep, beta_min = self._ladder_args
+        if betas is not None:
+            return betas.copy()
+        dim = int(self._problem.active.sum()) + self._prior.dim
+        return default_ladder(n_rep, dim, beta_min)
+
+    def _fresh_chain_state(self) -> dict:
+        state = super()._fresh_chain_state()
+        if getattr(self, "_betas0", None) is None:
+            self._betas0 = self._initial_ladder()
+        n_rep = self._betas0.shape[0]
+        state.update(
+            {
+                "_betas": self._betas0.copy(),
+                "_replicas": None,
+                "_tuners": [_Tuner(**self._fresh_tuner_state()) for _ in range(n_rep)],
+                "_n_steps": 0,
+                "_swap_window": None,  # (sum of rejection probabilities, proposals) per pair
+                "_ladder_window_end": _FIRST_LADDER_WINDOW,
+            }
+        )
+        return state
+
+    @property
+    def betas(self) -> np.ndarray:
+        """The current ladder (a copy), ``betas[0] == 1``."""
+        return np.array(self._betas, copy=True)
+
+    @staticmethod
+    def competence(var, has_grad=None):
+        """COMPATIBLE for the weights of a bayesbin model (IncrementalGibbs is IDEAL)."""
+        if IncrementalGibbs.competence(var, has_grad) == Competence.IDEAL:
+            return Competence.COMPATIBLE
+        return Competence.INCOMPATIBLE
+
+    # -- the step ---------------------------------------------------------------------------
+
+    def _start_replicas(self, w_in, scale, bias, theta) -> list[_Replica]:
+        reps = []
+        for _ in range(self._betas.shape[0]):
+            state = fk.init(self._problem, w_in, scale, bias)
+            reps.append(_Replica(state, None if theta is None else theta.copy()))
+        return reps
+
+    def _adapt_ladder(self, accept: np.ndarray) -> None:
+        n_pairs = accept.shape[0]
+        if self._swap_window is None:
+            self._swap_window = (np.zeros(n_pairs), np.zeros(n_pairs))
+        rej, cnt = self._swap_window
+        proposed = ~np.isnan(accept)
+        rej = rej + np.where(proposed, 1.0 - np.nan_to_num(accept), 0.0)
+        cnt = cnt + proposed
+        self._swap_window = (rej, cnt)
+        if self._n_steps + 1 < self._ladder_window_end:
+            return
+        if np.all(cnt > 0) and n_pairs >= 2:
+            self._betas = _respace(self._betas, rej / cnt)
+        self._swap_window = None
+        self._ladder_window_end *= 2
+
+    def astep(self, q0: RaveledVars) -> tuple[RaveledVars, list[dict[str, Any]]]:
+        """Move every replica at its temperature, propose swaps, return the ``beta = 1`` state."""
+        values = DictToArrayBijection.rmap(q0)
+        w_in = np.asarray(values[self._w_name]).reshape(-1)
+        scale, bias = self._continuous_values(values)
+        theta_in = self._theta(scale, bias) if self._prior.dim else None
+        if self._s_name is not None and self._prior.dim:
+            theta_in[-1] = self._log_scale_in(values)  # exact, not log(exp(.))
+        refreshed = False
+        if self._replicas is None:
+            self._replicas = self._start_replicas(w_in, scale, bias, theta_in)
+            refreshed = True
+        else:
+            cold = self._replicas[0]
+            state, rebuilt, rederived = self._sync_cache(cold.cache, w_in, scale, bias)
+            if rederived:
+                cold.cache, cold.theta, refreshed = state, theta_in, True
+                if rebuilt:
+                    cold.since_refresh = 0
+        reps = self._replicas
+        betas = self._betas
+        n_rep = betas.shape[0]
+
+        drift = 0.0
+        cold_info = None
+        cont_rate = math.nan
+        for r in range(n_rep):
+            rep = reps[r]
+            rep.cache, rep.since_refresh, info = self._sweeps(
+                rep.cache, float(betas[r]), rep.since_refresh
+            )
+            drift = max(drift, info["drift"])
+            refreshed = refreshed or info["refreshed"]
+            if self._prior.dim:
+                rep.cache, rep.theta, rate = self._continuous_move(
+                    rep.cache, self._tuners[r], float(betas[r])
+                )
+                if r == 0:
+                    cont_rate = rate
+            if r == 0:
+                cold_info = info
+
+        # exchanges of adjacent temperatures (even pairs on even steps, odd on odd)
+        uniforms = self.rng.random(n_rep - 1)
+        accept = np.full(n_rep - 1, np.nan)
+        for i in range(self._n_steps % 2, n_rep - 1, 2):
+            log_a = swap_log_accept(
+                betas[i], betas[i + 1], reps[i].cache.loglik, reps[i + 1].cache.loglik
+            )
+            a = 1.0 if log_a >= 0.0 else math.exp(log_a)
+            accept[i] = a
+            if uniforms[i] < a:
+                reps[i], reps[i + 1] = reps[i + 1], reps[i]
+        if self.tune and self.adapt_ladder:
+            self._adapt_ladder(accept)
+        self._n_steps += 1
+
+        cold = reps[0]
+        self._cache = cold.cache
+        q, lp = self._write_point(values, cold.cache, cold.theta, self._log_scale_in(values))
+        stats = {
+            "n_flips": int(cold_info["n_flips"]),
+            "flip_rate": cold_info["n_flips"] / max(cold_info["n_proposed"], 1),
+            "n_pair_flips": int(cold_info["n_pair_flips"]),
+            "model_logp": lp,
+            "loglik": float(cold.cache.loglik),
+            "refreshed": bool(refreshed),
+            "max_drift": float(drift),
+            "cont_accept": float(cont_rate),
+            "cont_step": math.exp(self._tuners[0]._log_lambda) if self._prior.dim else math.nan,
+            "n_changed": int(np.count_nonzero(cold.cache.w != w_in)),
+        }
+        for i in range(n_rep - 1):
+            stats[f"swap_accept_{i}"] = float(accept[i])
+        for r in range(1, n_rep):
+            stats[f"beta_{r}"] = float(self._betas[r])
+        return q, [stats]
+
+
+# --------------------------------------------------------------------------------------------
+# find_mode: simulated annealing
+# --------------------------------------------------------------------------------------------
+
+
+class ModeResult(dict):
+    """Point values of a mode in PyMC's ``initvals`` format, with its log-posterior.
+
+    A ``dict`` ``{"w": ndarray (int64, the shape of w), "b": ndarray (float64), "scale":
+    float}`` holding the model's free variables (by random-variable name, untransformed), so it
+    can be passed as ``initvals=`` to ``pm.sample`` or ``bayesbin.sample``.
+
+    Attributes
+    ----------
+    logp : float
+        The model's log density at the point in PyMC's value space (log scale for a learned
+        scale, Jacobian included): ``model.compile_logp()`` of the transformed point, the
+        quantity ``sample_stats["lp"]`` reports for draws.
+    restart_logps : list of float
+        ``logp`` reached by each restart.
+    """
+
+    logp: float
+    restart_logps: list
+
+
+def _schedule(schedule, n_sweeps, beta_start, beta_end) -> np.ndarray:
+    if isinstance(schedule, str):
+        if schedule not in ("geometric", "linear"):
+            raise ValueError(
+                f"schedule must be 'geometric', 'linear' or an array of betas; got {schedule!r}"
+            )
+        n = 200 if n_sweeps is None else n_sweeps
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(f"n_sweeps must be a positive integer; got {n_sweeps!r}")
+        b0, b1 = float(beta_start), float(beta_end)
+        if not (np.isfinite(b0) and np.isfinite(b1) and 0.0 < b0 <= b1):
+            raise ValueError(
+                f"need 0 < beta_start <= beta_end (finite); got beta_start={beta_start!r}, "
+                f"beta_end={beta_end!r}"
+            )
+        if schedule == "geometric":
+            return np.geomspace(b0, b1, int(n))
+        return np.linspace(b0, b1, int(n))
+    try:
+        betas = np.asarray(schedule, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"schedule must be 'geometric', 'linear' or an array of betas; got {schedule!r}"
+        ) from exc
+    if betas.size == 0 or not np.all(np.isfinite(betas)) or np.any(betas <= 0):
+        raise ValueError("a schedule array must hold positive finite betas")
+    if n_sweeps is not None and int(n_sweeps) != betas.size:
+        raise ValueError(
+            f"n_sweeps={n_sweeps!r} disagrees with the schedule array of length {betas.size}"
+        )
+    return betas
+
+
+def _objective(problem, prior, A, theta, scale, bias) -> float:
+    s, b = fk.split_theta(prior, theta, scale, bias)
+    lp = fk.theta_logprior(prior, theta)
+    if not np.isfinite(lp):
+        return -math.inf
+    return fk.continuous_loglik(problem, A, s, b) + lp
+
+
+def _newton_theta(problem, prior, state, theta, n_steps: int, tol: float = 1e-10):
+    """Up to ``n_steps`` damped Newton steps on theta at fixed w; returns ``(state, theta)``.
+
+    Objective: log-likelihood plus the log-prior of theta in value space (Jacobian included).
+    Exact Hessian where it is negative definite, else the Fisher information plus prior
+    precision; step halving until the objective increases.
+    """
+    nb_ = prior.n_bias
+    for _ in range(n_steps):
+        ll, gscale, gbias = fk.continuous_loglik_grad(problem, state.A, state.scale, state.bias)
+        grad = []
+        if nb_:
+            grad.append(gbias[:nb_] - theta[:nb_] / prior.bias_sigma**2)
+        if prior.learn_scale:
+            s = state.scale
+            g_ll_tau = s * gscale
+            grad.append([g_ll_tau - (s / prior.scale_sigma) ** 2 + 1.0])
+        g = np.concatenate(grad)
+        fisher = fk.theta_precision(problem, state, prior)
+        direction = None
+        if prior.learn_scale:
+            hess = fisher.copy()
+            hess[-1, -1] -= g_ll_tau  # observed minus expected information in log scale
+            try:
+                np.linalg.cholesky(hess)
+                direction = np.linalg.solve(hess, g)
+            except np.linalg.LinAlgError:
+                direction = None
+        if direction is None:
+            try:
+                direction = np.linalg.solve(fisher + 1e-12 * np.eye(g.size), g)
+            except np.linalg.LinAlgError:
+                break
+        f0 = ll + fk.theta_logprior(prior, theta)
+        step = 1.0
+        moved = False
+        while step > 1e-8:
+            cand = theta + step * direction
+            f1 = _objective(problem, prior, state.A, cand, state.scale, state.bias)
+            if f1 > f0:
+                moved = True
+                break
+            step *= 0.5
+        if not moved:
+            break
+        theta = cand
+        s, b = fk.split_theta(prior, theta, state.scale, state.bias)
+        state = fk.set_continuous(problem, state, s, b)
+        if f1 - f0 < tol:
+            break
+    return state, theta
+
+
+def _start_values(model, spec, problem, prior, init, rng):
+    """(w bits, scale, bias, theta) of one restart's start."""
+    init = dict(init or {})
+    unknown = set(init) - {"w", "b", "scale"}
+    if unknown:
+        raise ValueError(f"init may hold 'w', 'b' and 'scale'; got also {sorted(unknown)}")
+    if "w" in init:
+        w = np.asarray(init["w"])
+        if w.shape != tuple(spec.weight_shape) or not np.all((w == 0) | (w == 1)):
+            raise ValueError(f"init['w'] must be 0/1 of shape {tuple(spec.weight_shape)}")
+        w = w.reshape(-1).astype(np.uint8)
+    else:
+        p = np.broadcast_to(spec.prior_p, spec.weight_shape).reshape(-1)
+        w = (rng.random(p.shape[0]) < p).astype(np.uint8)
+    ip = model.initial_point()
+    if spec.learned_scale:
+        if "scale" in init:
+            scale = float(np.asarray(init["scale"]))
+            if not (np.isfinite(scale) and scale > 0):
+                raise ValueError(f"init['scale'] must be a positive float; got {init['scale']!r}")
+        else:
+            scale = math.exp(float(ip[model.rvs_to_values[model["scale"]].name]))
+    else:
+        if "scale" in init:
+            raise ValueError("init['scale'] given but the model has no learned scale")
+        scale = spec.fixed_scale
+    if spec.bias:
+        b0 = init.get("b", ip[model.rvs_to_values[model["b"]].name])
+        bias = np.broadcast_to(np.asarray(b0, dtype=np.float64), (problem.n_cols,)).copy()
+        if not np.all(np.isfinite(bias)):
+            raise ValueError("init['b'] must be finite")
+    else:
+        if "b" in init:
+            raise ValueError("init['b'] given but the model has no bias")
+        bias = np.zeros(problem.n_cols)
+    parts = []
+    if prior.n_bias:
+        parts.append(bias)
+    if prior.learn_scale:
+        parts.append([math.log(scale)])
+    theta = np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+    return w, scale, bias, theta
+
+
+def _anneal(problem, prior, pairs, betas, state, theta, rng, newton_steps, polish_sweeps):
+    n_pairs = pairs.shape[0]
+    for t, beta in enumerate(betas):
+        if t and t % _REFRESH_EVERY == 0:
+            state, _ = fk.refresh(problem, state)
+        # the whole log-posterior at inverse temperature beta: prior logits scaled too
+        tempered = problem._replace(prior_logit=problem.prior_logit * beta)
+        order, u = fk.draw_scan(problem, rng, "random")
+        state, _ = fk.sweep(tempered, state, order, u, beta=float(beta), mode="gibbs")
+        if n_pairs:
+            state, _ = fk.pair_sweep(tempered, state, pairs, rng.random(n_pairs))
+        if prior.dim and newton_steps:
+            state, theta = _newton_theta(problem, prior, state, theta, newton_steps)
+    # zero temperature: theta to its conditional mode, then a greedy sweep (strict ascent of the
+    # exact log-posterior); stop when no bit moves (w and theta then are mutually optimal)
+    for _ in range(polish_sweeps):
+        state, _ = fk.refresh(problem, state)
+        if prior.dim:
+            state, theta = _newton_theta(problem, prior, state, theta, 50, tol=1e-13)
+        order, u = fk.draw_scan(problem, rng, "random")
+        state, info = fk.sweep(problem, state, order, u, beta=1.0, mode="greedy")
+        n_moved = info.n_flips
+        if n_pairs:
+            state, n_pair = fk.pair_sweep(problem, state, pairs, u[:n_pairs], mode="greedy")
+            n_moved += n_pair
+        if n_moved == 0:
+            break
+    state, _ = fk.refresh(problem, state)
+    return state, theta
+
+
+def find_mode(
+    model: pm.Model | None = None,
+    *,
+    n_sweeps: int | None = None,
+    schedule="geometric",
+    beta_start: float = 1e-3,
+    beta_end: float = 4.0,
+    restarts: int = 4,
+    newton_steps: int = 2,
+    polish_sweeps: int = 100,
+    random_seed=None,
+    init: dict | None = None,
+) -> ModeResult:
+    """Find a posterior mode of a bayesbin binary model by simulated annealing.
+
+    Each restart anneals ``p(w, theta)^beta`` (prior and likelihood) with heat-bath sweeps of the
+    incremental kernel (and the two-output pair moves), ``beta`` following ``schedule``; after
+    each sweep ``newton_steps`` Newton steps move the bias / log scale to their conditional mode
+    (which does not depend on ``beta``). Then greedy sweeps (flip a bit only if the exact
+    log-posterior rises) alternate with Newton steps until no bit flips. The best restart wins.
+
+    Parameters
+    ----------
+    model : pm.Model, optional
+        Built by :func:`bayesbin.binary_logistic` or :func:`bayesbin.binary_softmax` with
+        Bernoulli weights; taken from the context when omitted.
+    n_sweeps : int, optional
+        Annealing sweeps per restart for a named schedule (default 200).
+    schedule : {"geometric", "linear"} or array_like of float
+        ``beta`` per sweep: geometric or linear from ``beta_start`` to ``beta_end``, or explicit
+        positive values (then ``n_sweeps`` must be None or their number).
+    beta_start, beta_end : float
+        First and last inverse temperature of a named schedule (``0 < beta_start <=
+        beta_end``); ``beta_end > 1`` concentrates the last sweeps near the mode.
+    restarts : int
+        Independent annealing runs; the one with the highest log-posterior is returned.
+    newton_steps : int
+        Newton steps on the continuous parameters after each annealing sweep (``0``: keep them
+        fixed until the greedy phase).
+    polish_sweeps : int
+        Most greedy sweeps at the end of each restart.
+    random_seed : int, sequence of int or numpy.random.Generator, optional
+    init : dict, optional
+        Start of every restart, in ``initvals`` format (``"w"``, ``"b"``, ``"scale"``, all
+        optional): missing ``w`` is drawn from its prior per restart, missing ``b`` / ``scale``
+        come from ``model.initial_point()``.
+
+    Returns
+    -------
+    ModeResult
+        ``dict`` of the model's free variables (``"w"`` int64 of the shape of ``w``, ``"b"``
+        float64 of the shape of ``b``, ``"scale"`` float) usable as ``initvals``, with
+        attributes ``logp`` (value-space log density, as ``sample_stats["lp"]``) and
+        ``restart_logps``.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesbin
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.integers(0, 2, size=(50, 3)).astype(float)
+    >>> model = bayesbin.binary_softmax(x, rng.integers(0, 2, 50), 2, scale=0.5)
+    >>> mode = find_mode(model, n_sweeps=30, restarts=2, random_seed=0)
+    >>> mode["w"].shape, len(mode.restart_logps)
+    ((3, 2), 2)
+    """
+    model = pm.modelcontext(model)
+    spec = _binary_spec(model, "find_mode")
+    for name, value in (
+        ("restarts", restarts),
+        ("polish_sweeps", polish_sweeps),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if isinstance(newton_steps, bool) or not isinstance(newton_steps, int | np.integer):
+        raise ValueError(f"newton_steps must be an integer >= 0; got {newton_steps!r}")
+    if newton_steps < 0:
+        raise ValueError(f"newton_steps must be an integer >= 0; got {newton_steps!r}")
+    if init is not None and not isinstance(init, dict):
+        raise TypeError(f"init must be a dict of initial values or None; got {type(init)}")
+    betas = _schedule(schedule, n_sweeps, beta_start, beta_end)
+    problem, prior = model_problem(model, own_bias=spec.bias, own_scale=spec.learned_scale)
+    pairs = fk.likelihood_neutral_pairs(problem)
+    rng = np.random.default_rng(random_seed)
+
+    best = None
+    logps = []
+    for _ in range(int(restarts)):
+        w, scale, bias, theta = _start_values(model, spec, problem, prior, init, rng)
+        state = fk.init(problem, w, scale, bias)
+        state, theta = _anneal(
+            problem, prior, pairs, betas, state, theta, rng, int(newton_steps), int(polish_sweeps)
+        )
+        lp = state.loglik + fk.exact_logprior(problem, state.w)
+        if prior.dim:
+            lp += fk.theta_logprior(prior, theta)
+        logps.append(float(lp))
+        if best is None or lp > best[0]:
+            best = (float(lp), state.w.copy(), theta.copy())
+
+    lp, w, theta = best
+    out = ModeResult()
+    out["w"] = w.astype(np.int64).reshape(spec.weight_shape)
+    if spec.bias:
+        b_shape = tuple(model.initial_point()[model.rvs_to_values[model["b"]].name].shape)
+        out["b"] = np.asarray(theta[: prior.n_bias], dtype=np.float64).reshape(b_shape)
+    if spec.learned_scale:
+        out["scale"] = float(math.exp(theta[prior.n_bias]))
+    out.logp = lp
+    out.restart_logps = logps
+    return out
