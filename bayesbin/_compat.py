@@ -123,21 +123,10 @@ def plot_trace(data, var_names=None, **kwargs):
 
 def to_netcdf(result, path) -> None:
     """Write a result to netCDF atomically (temp file in the same folder, then rename)."""
-    import os
-    import tempfile
+    from bayesbin._io import atomic_path
 
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".nc.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".nc.tmp") as tmp:
         result.to_netcdf(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def from_netcdf(path):

@@ -62,7 +62,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +69,7 @@ import numpy as np
 from scipy.special import expit
 
 from bayesbin import _popcount
+from bayesbin._io import atomic_write
 from bayesbin.posterior import (
     BinaryWeights,
     draw_logits,
@@ -1224,21 +1224,7 @@ def to_bits(
 
 
 def _atomic_write(path, data: bytes) -> None:
-    path = Path(os.fspath(path))
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def _need(header: dict, key: str, kind):

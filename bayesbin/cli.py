@@ -7,7 +7,6 @@ import json
 import os
 import pathlib
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -22,29 +21,17 @@ def _fast() -> bool:
 
 
 def _write_json(path: pathlib.Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, default=float)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    from bayesbin._io import atomic_write
+
+    text = json.dumps(obj, indent=2, default=float).encode()
+    atomic_write(path, lambda fh: fh.write(text))
 
 
 def _write_csv(path: pathlib.Path, frame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".csv.tmp")
-    os.close(fd)
-    try:
+    from bayesbin._io import atomic_path
+
+    with atomic_path(path, suffix=".csv.tmp") as tmp:
         frame.to_csv(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _load_dataset(name: str, split: str, label_column: str, data_dir=None, n=None):

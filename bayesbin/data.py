@@ -45,17 +45,16 @@ import math
 import numbers
 import os
 import struct
-import tempfile
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from bayesbin._io import atomic_write as _atomic_write
 from bayesbin._validation import check_choice
 
 __all__ = [
@@ -358,25 +357,6 @@ def _find_in(directory: Path, spec: _IdxFile) -> Path | None:
         if cand.is_file():
             return cand
     return None
-
-
-def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Write ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _help_text(ds: _Dataset, split: str) -> str:

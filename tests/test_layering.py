@@ -13,6 +13,7 @@ PKG = pathlib.Path(__file__).resolve().parent.parent / "bayesbin"
 LAYERS = {
     "_compat": 0,
     "_validation": 0,
+    "_io": 0,
     "data": 1,
     "models": 2,
     "_flipkernel": 3,
