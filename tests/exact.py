@@ -22,6 +22,8 @@ __all__ = [
     "ess_1d",
     "joint_codes",
     "to_point_values",
+    "bit_draws",
+    "sample_with_steps",
     "grid_posterior",
 ]
 
@@ -268,3 +270,27 @@ def grid_posterior(model, grid: dict, var_names=("w",)):
     probs = np.exp(lps)
     probs /= probs.sum()
     return states, points, probs
+
+
+def bit_draws(result) -> np.ndarray:
+    """Sampled ``w`` as (chains, draws, k) uint8, flattened in C order like ``states``."""
+    w = result.posterior["w"].values
+    return w.reshape(w.shape[0], w.shape[1], -1).astype(np.uint8)
+
+
+def sample_with_steps(model, make_steps, *, draws, tune, seed, chains=2, cores=1, **kwargs):
+    """``pm.sample`` with ``step=make_steps()`` (built inside the model context), quietly."""
+    import pymc as pm
+
+    with model:
+        return pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            step=make_steps(),
+            random_seed=seed,
+            progressbar=False,
+            compute_convergence_checks=False,
+            **kwargs,
+        )

@@ -14,8 +14,10 @@ import pytest
 from exact import (
     assert_bits_match_exact,
     assert_mean_matches,
+    bit_draws,
     enumerate_posterior,
     grid_posterior,
+    sample_with_steps,
 )
 from pymc.step_methods.compound import Competence
 
@@ -414,29 +416,13 @@ def test_beta_zero_samples_the_prior():
 # ----------------------------------------------------------------------------------------------
 
 
-def _sample(model, steps, *, draws, tune, chains=2, cores=1, seed=SEED, **kwargs):
-    with model:
-        return pm.sample(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=cores,
-            step=steps(),
-            random_seed=seed,
-            progressbar=False,
-            compute_convergence_checks=False,
-            **kwargs,
-        )
-
-
-def _bits(idata):
-    w = idata.posterior["w"].values
-    return w.reshape(w.shape[0], w.shape[1], -1).astype(np.uint8)
+def _sample(model, make_steps, *, draws, tune, seed=SEED, **kwargs):
+    return sample_with_steps(model, make_steps, draws=draws, tune=tune, seed=seed, **kwargs)
 
 
 def _check_joint(idata, states, points, probs, names):
     marg = probs.sum(axis=1)
-    assert_bits_match_exact(_bits(idata), states, marg, alpha=ALPHA_TEST)
+    assert_bits_match_exact(bit_draws(idata), states, marg, alpha=ALPHA_TEST)
     gp = probs.sum(axis=0)
     for name in names:
         if name == "b":

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pymc as pm
 import pytest
-from exact import assert_bits_match_exact, enumerate_posterior
+from exact import assert_bits_match_exact, bit_draws, enumerate_posterior
 
 import bayesbin
 from bayesbin.models import get_spec, log_posterior
@@ -56,9 +56,7 @@ def test_pymc_gibbs_matches_enumeration(case):
         random_seed=20181,
         progressbar=False,
     )
-    w = res.posterior["w"].values
-    draws = w.reshape(w.shape[0], w.shape[1], -1)
-    assert_bits_match_exact(draws, states, probs, alpha=ALPHA)
+    assert_bits_match_exact(bit_draws(res), states, probs, alpha=ALPHA)
 
 
 def test_exact_kit_has_power():

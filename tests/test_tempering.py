@@ -7,13 +7,14 @@ import math
 import warnings
 
 import numpy as np
-import pymc as pm
 import pytest
 from exact import (
     assert_bits_match_exact,
     assert_mean_matches,
+    bit_draws,
     enumerate_posterior,
     grid_posterior,
+    sample_with_steps,
     to_point_values,
 )
 from pymc.initial_point import make_initial_point_fn
@@ -59,24 +60,8 @@ def _free_vars(model):
     return [model[n] for n in names]
 
 
-def _sample(model, make_steps, *, draws, tune, chains=2, cores=1, seed=SEED, **kwargs):
-    with model:
-        return pm.sample(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=cores,
-            step=make_steps(),
-            random_seed=seed,
-            progressbar=False,
-            compute_convergence_checks=False,
-            **kwargs,
-        )
-
-
-def _bits(idata):
-    w = idata.posterior["w"].values
-    return w.reshape(w.shape[0], w.shape[1], -1).astype(np.uint8)
+def _sample(model, make_steps, *, draws, tune, seed=SEED, **kwargs):
+    return sample_with_steps(model, make_steps, draws=draws, tune=tune, seed=seed, **kwargs)
 
 
 def _run_steps(step, model, *, draws, tune, chains=2, seed=SEED):
@@ -204,7 +189,7 @@ def test_exact_softmax_bits(mode, scan):
         draws=2500,
         tune=300,
     )
-    assert_bits_match_exact(_bits(idata), states, probs, alpha=ALPHA_TEST)
+    assert_bits_match_exact(bit_draws(idata), states, probs, alpha=ALPHA_TEST)
     ss = idata.sample_stats
     for i in range(3):
         assert 0.05 < float(np.nanmean(ss[f"swap_accept_{i}"].values)) <= 1.0
@@ -237,7 +222,7 @@ def test_exact_jointly_with_bias_and_scale():
         draws=3000,
         tune=600,
     )
-    assert_bits_match_exact(_bits(idata), states, probs.sum(axis=1), alpha=ALPHA_TEST)
+    assert_bits_match_exact(bit_draws(idata), states, probs.sum(axis=1), alpha=ALPHA_TEST)
     gp = probs.sum(axis=0)
     for name, vals in (("b", points["b"]), ("scale", np.exp(points["scale_log__"]))):
         mean = float(gp @ vals)
