@@ -139,6 +139,11 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
     progressbar : bool
     step_kwargs : dict, optional
         Options of the bit sampler.
+    start : {"auto", "mode", "model"} or dict
+        Where the chains start (see :func:`bayesbin.sample`). ``"auto"``: at
+        :func:`bayesbin.find_mode`'s result for bayesbin's own samplers (chains from PyMC's
+        initial point settle in separate local modes of these rugged posteriors), PyMC's
+        initial point for ``sampler="pymc-gibbs"``.
 
     Attributes
     ----------
@@ -169,6 +174,7 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
         random_seed=None,
         progressbar=False,
         step_kwargs=None,
+        start="auto",
     ):
         self.classes = classes
         self.family = family
@@ -187,6 +193,7 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
         self.random_seed = random_seed
         self.progressbar = progressbar
         self.step_kwargs = step_kwargs
+        self.start = start
 
     # -- scikit-learn plumbing ------------------------------------------------------------
     def __sklearn_tags__(self):
@@ -289,6 +296,7 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
             random_seed=self.random_seed,
             progressbar=self.progressbar,
             step_kwargs=self.step_kwargs,
+            start=self.start,
         )
         self.spec_ = get_spec(model)
         self._store_classes()

@@ -309,7 +309,7 @@ def section_equal_time(x, y, *, budget, tune, seed):
 
 def section_find_mode(model, runs, label, *, n_sweeps, restarts, seed):
     c0, w0 = _cpu(), _wall()
-    mode = find_mode(model, n_sweeps=n_sweeps, restarts=restarts, random_seed=seed)
+    mode = find_mode(model, method="anneal", n_sweeps=n_sweeps, restarts=restarts, random_seed=seed)
     cpu, wall = _cpu() - c0, _wall() - w0
     best = max(s["lp_best"] for s in runs.values())
     print(

@@ -173,3 +173,55 @@ def test_tempering_preset_runs_replica_exchange(tiny_binary):
     spec = get_spec(model)
     lp = log_posterior(spec, x, y, res.posterior["w"].values[0], res.posterior["b"].values[0])
     np.testing.assert_allclose(res.sample_stats["lp"].values[0], lp, rtol=1e-9)
+
+
+def _first_draw_point(res, name):
+    return np.asarray(res.posterior[name].values[:, 0])
+
+
+def test_start_auto_is_the_mode_for_own_samplers_and_pymc_point_for_gibbs(tiny_binary):
+    """``start="auto"``: bayesbin's samplers start every chain at find_mode's result (recorded
+    with the candidates it compared); pymc-gibbs keeps PyMC's initial point."""
+    x, y = tiny_binary
+    model = bayesbin.binary_logistic(x, y, form="two_output", bias=True, scale=True)
+    kw = dict(draws=5, tune=0, chains=2, cores=1, progressbar=False)
+    res = bayesbin.sample(model, sampler="incremental", random_seed=11, **kw)
+    rec = json.loads(res.posterior.attrs["bayesbin_start"])
+    assert rec["kind"] == "mode" and len(rec["candidates"]) >= 1
+    assert rec["logp"] == max(lp for _, lp in rec["candidates"])
+    mode = bayesbin.find_mode(model, random_seed=bayesbin.sampling._derived_seed(11))
+    assert mode.logp == pytest.approx(rec["logp"], abs=1e-9)
+    # nothing sampled beats the mode, and the seed fixes the whole run
+    assert np.all(res.sample_stats["lp"].values <= rec["logp"] + 1e-9)
+    again = bayesbin.sample(model, sampler="incremental", random_seed=11, **kw)
+    np.testing.assert_array_equal(again.posterior["w"].values, res.posterior["w"].values)
+
+    gibbs = bayesbin.sample(model, sampler="pymc-gibbs", random_seed=11, **kw)
+    assert json.loads(gibbs.posterior.attrs["bayesbin_start"]) == {"kind": "model"}
+    model_start = bayesbin.sample(model, sampler="incremental", start="model", random_seed=1, **kw)
+    assert json.loads(model_start.posterior.attrs["bayesbin_start"]) == {"kind": "model"}
+
+
+def test_start_dict_initvals_and_bad_values(tiny_binary):
+    x, y = tiny_binary
+    model = bayesbin.binary_logistic(x, y, form="two_output", bias=True)
+    w0 = np.zeros((2, x.shape[1]), dtype=np.int64)
+    kw = dict(draws=3, tune=0, chains=1, cores=1, progressbar=False, random_seed=2)
+    # a dict start (or initvals=) is used as given, and recorded as such
+    for res in (
+        bayesbin.sample(model, sampler="incremental", start={"w": w0, "b": 0.0}, **kw),
+        bayesbin.sample(model, sampler="incremental", initvals={"w": w0, "b": 0.0}, **kw),
+    ):
+        assert json.loads(res.posterior.attrs["bayesbin_start"]) == {"kind": "given"}
+    with pytest.raises(ValueError, match="not both"):
+        bayesbin.sample(model, start={"w": w0}, initvals={"w": w0}, **kw)
+    with pytest.raises(ValueError, match="start must be"):
+        bayesbin.sample(model, start="prior", **kw)
+    with pytest.raises(ValueError, match="initvals"):
+        bayesbin.sample(model, start="mode", initvals={"w": w0}, **kw)
+    relaxed = bayesbin.binary_logistic(x, y, form="two_output", relaxed=True)
+    with pytest.raises(ValueError, match="start='mode'"):
+        bayesbin.sample(relaxed, start="mode", **kw)
+    # start="mode" also works for the PyMC Gibbs preset
+    res = bayesbin.sample(model, sampler="pymc-gibbs", start="mode", **kw)
+    assert json.loads(res.posterior.attrs["bayesbin_start"])["kind"] == "mode"
