@@ -29,10 +29,16 @@ updated in place (``sweep`` returns the same arrays with new scalars). Randomnes
 (feature order, within-feature order, uniforms), so the kernels are deterministic functions of
 their inputs.
 
-For the two-output logistic form, :func:`pair_sweep` flips equal pairs ``w[0, j] == w[1, j]``
-together (the likelihood is exactly unchanged, see :func:`likelihood_neutral_pairs`), and
-``sweep(..., mode="greedy")`` flips a bit only when ``Δ > 0`` (zero-temperature polishing for
-mode finding).
+Likelihood-neutral group moves (:func:`likelihood_neutral_groups`, :func:`group_sweep`): some
+groups of bits of one feature leave the likelihood exactly unchanged when they are all equal and
+flip together, so the move between all-0 and all-1 is accepted on the prior change alone.
+For the two-output logistic form the group is the pair ``w[0, j], w[1, j]`` (only
+``w[1, j] - w[0, j]`` enters the logit; :func:`pair_sweep` is the pair-only special case); for
+the softmax form it is the row ``w[j, :]`` of K bits: flipping all of them shifts every class
+logit of every row by the same ``±unit * scale * x[i, j]``, which the softmax ignores. Single-site
+updates can only cross between all-0 and all-1 through mixed states of possibly much lower
+likelihood. ``sweep(..., mode="greedy")`` flips a bit only when ``Δ > 0`` (zero-temperature
+polishing for mode finding).
 
 Examples
 --------
@@ -73,6 +79,8 @@ __all__ = [
     "delta_loglik",
     "delta_logprior",
     "flip_delta",
+    "likelihood_neutral_groups",
+    "group_sweep",
     "likelihood_neutral_pairs",
     "pair_sweep",
     "continuous_loglik",
@@ -195,6 +203,11 @@ class FlipState(NamedTuple):
         Current bits, C-order flattening of ``w``.
     A : ndarray of shape (C, n), float64
         Scale-free activations ``(x @ Weff).T``, class-major (a flip touches one contiguous row).
+        For the softmax form (no reference class) only up to a per-row constant common to all
+        columns: a group move (:func:`group_sweep`) shifts the true ``A[:, i]`` by
+        ``±unit * x[i, j]`` in every column and leaves the cache as it is. Everything derived
+        from ``A`` (probabilities, log-likelihood, Δ of flips, gradients and Fisher information
+        in bias and scale) is invariant to such a shift; :func:`refresh` removes it.
     P : ndarray of shape (n, C), float64
         Class probabilities ``softmax(eta)`` of the logit columns.
     scale : float
@@ -247,7 +260,9 @@ class RefreshInfo(NamedTuple):
     prob_drift : float
         ``max |P_cached - P_exact|``.
     activation_drift : float
-        ``max |A_cached - A_exact|``.
+        ``max |A_cached - A_exact|``; for the softmax form modulo a per-row constant common to
+        all columns (``max_i (max_c d_ic - min_c d_ic) / 2``, ``d = A_cached - A_exact``), the
+        shift that group moves leave in the cache on purpose.
     """
 
     loglik_drift: float
@@ -702,10 +717,17 @@ def set_continuous(problem: FlipProblem, state: FlipState, scale: float, bias) -
 def refresh(problem: FlipProblem, state: FlipState) -> tuple[FlipState, RefreshInfo]:
     """Recompute the cache from scratch and report how far it had drifted."""
     fresh = init(problem, state.w, state.scale, state.bias)
+    if state.A.size == 0:
+        a_drift = 0.0
+    elif problem.reference:
+        a_drift = float(np.max(np.abs(state.A - fresh.A)))
+    else:
+        d = state.A - fresh.A
+        a_drift = float(np.max(d.max(axis=0) - d.min(axis=0))) / 2.0
     info = RefreshInfo(
         loglik_drift=abs(state.loglik - fresh.loglik) / max(1.0, abs(fresh.loglik)),
         prob_drift=float(np.max(np.abs(state.P - fresh.P))) if state.P.size else 0.0,
-        activation_drift=float(np.max(np.abs(state.A - fresh.A))) if state.A.size else 0.0,
+        activation_drift=a_drift,
     )
     # Write into the existing buffers so views held elsewhere stay valid.
     state.A[...] = fresh.A
@@ -1083,50 +1105,86 @@ def _mode_code(mode: str) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Likelihood-neutral pair flips (two-output form)
+# Likelihood-neutral group flips (two-output pairs, softmax rows)
 # --------------------------------------------------------------------------------------------
 
 
-def likelihood_neutral_pairs(problem: FlipProblem) -> np.ndarray:
-    """Pairs of bits whose joint flip never changes the likelihood when they are equal.
+def _feature_bits(problem: FlipProblem, j: int) -> np.ndarray:
+    return problem.group_bits[problem.group_ptr[j] : problem.group_ptr[j + 1]]
 
-    Two active bits of the same feature, in the same logit column, with opposite signs (the
-    ``w[0, j]``, ``w[1, j]`` of the two-output logistic form) contribute
-    ``sigma unit (w_b - w_a)`` to the effective weight: zero whenever ``w_a == w_b``, so flipping
-    both from ``(0, 0)`` to ``(1, 1)`` or back leaves ``A``, ``P`` and the log-likelihood exactly
-    unchanged. Features with any other bit layout contribute no pair.
+
+def likelihood_neutral_groups(problem: FlipProblem) -> np.ndarray:
+    """Groups of bits whose joint flip never changes the likelihood when they are all equal.
+
+    * Two-output logistic form: the pair ``w[0, j], w[1, j]`` (two active bits of one feature in
+      the same logit column with opposite signs) contributes ``sigma unit (w_b - w_a)`` to the
+      effective weight, zero whenever ``w_a == w_b``: flipping both from ``(0, 0)`` to
+      ``(1, 1)`` or back leaves ``A``, ``P`` and the log-likelihood exactly unchanged.
+    * Softmax form (no reference class): the row ``w[j, :]`` of K >= 2 active bits, one per
+      class column, all with the same sign. Flipping all of them while they are equal moves
+      every class logit of row ``i`` by the same ``±unit * scale * x[i, j]``; the softmax is
+      invariant to that, so ``P`` and the log-likelihood are exactly unchanged (``A`` moves by a
+      per-row constant common to all columns, which the cache does not track, see
+      :class:`FlipState`).
+    * Single-vector logistic form: no groups.
+
+    Features with a frozen bit (prior p in {0, 1}) or any other bit layout contribute no group.
+
+    Parameters
+    ----------
+    problem : FlipProblem
 
     Returns
     -------
-    ndarray of shape (n_pairs, 2), int32
-        Bit indices ``(a, b)`` (C-order flattening of ``w``); empty for other forms.
+    ndarray of shape (n_groups, g), int32
+        One row of bit indices (C-order flattening of ``w``) per group, ascending feature;
+        ``g`` is the number of bits per feature (2 for the two-output form, K for softmax,
+        1 for the single form, which has no groups).
     """
+    d = problem.n_features
+    g = int(problem.n_bits // d) if d else 0
     out = []
-    for j in range(problem.n_features):
-        bits = problem.group_bits[problem.group_ptr[j] : problem.group_ptr[j + 1]]
-        if bits.shape[0] != 2:
+    for j in range(d):
+        bits = _feature_bits(problem, j)
+        if bits.shape[0] != g or not np.all(problem.active[bits]):
             continue
-        a, b = int(bits[0]), int(bits[1])
-        if (
-            problem.bit_col[a] == problem.bit_col[b]
-            and int(problem.bit_sign[a]) == -int(problem.bit_sign[b])
-            and problem.active[a]
-            and problem.active[b]
-        ):
-            out.append((a, b))
-    return np.array(out, dtype=np.int32).reshape(-1, 2)
+        if problem.reference:
+            if g != 2:
+                continue
+            a, b = int(bits[0]), int(bits[1])
+            if problem.bit_col[a] == problem.bit_col[b] and int(problem.bit_sign[a]) == -int(
+                problem.bit_sign[b]
+            ):
+                out.append((a, b))
+        else:
+            cols = np.sort(problem.bit_col[bits])
+            if (
+                g >= 2
+                and g == problem.n_cols
+                and np.array_equal(cols, np.arange(g))
+                and np.all(problem.bit_sign[bits] == problem.bit_sign[bits[0]])
+            ):
+                out.append(tuple(int(b) for b in bits))
+    return np.array(out, dtype=np.int32).reshape(-1, max(g, 1))
 
 
 @nb.njit(cache=True, nogil=True)
-def _pair_kernel(pairs, w, prior_logit, uniforms, mode):
+def _group_kernel(groups, w, prior_logit, uniforms, mode):
     n_flips = 0
-    for p in range(pairs.shape[0]):
-        a = pairs[p, 0]
-        b = pairs[p, 1]
-        if w[a] != w[b]:
+    g = groups.shape[1]
+    for p in range(groups.shape[0]):
+        v = w[groups[p, 0]]
+        equal = True
+        d = 0.0
+        for q in range(g):
+            b = groups[p, q]
+            if w[b] != v:
+                equal = False
+                break
+            d += prior_logit[b]
+        if not equal:
             continue
-        d = prior_logit[a] + prior_logit[b]
-        if w[a] == 1:
+        if v == 1:
             d = -d
         if mode == 0:
             if d >= 0.0:
@@ -1139,10 +1197,83 @@ def _pair_kernel(pairs, w, prior_logit, uniforms, mode):
         else:
             flip = d > 0.0
         if flip:
-            w[a] = 1 - w[a]
-            w[b] = 1 - w[b]
+            for q in range(g):
+                w[groups[p, q]] = 1 - v
             n_flips += 1
     return n_flips
+
+
+def group_sweep(
+    problem: FlipProblem,
+    state: FlipState,
+    groups: np.ndarray,
+    uniforms: np.ndarray,
+    mode: str = "metropolis",
+) -> tuple[FlipState, int]:
+    """Flip all-equal likelihood-neutral groups (all 0 <-> all 1) by an exact move, in place.
+
+    For every group whose bits are all equal the joint flip changes the log-likelihood by
+    exactly 0 (see :func:`likelihood_neutral_groups`), so ``Δ`` is the change of the Bernoulli
+    log-prior only, ``±sum_b logit p_b`` (``+`` from all 0 to all 1); any likelihood temperature
+    drops out. The proposal is a deterministic involution on the set of all-equal groups, hence
+    symmetric. Groups are disjoint and independent given the rest, so their order does not
+    matter. Only ``state.w`` changes: ``A``, ``P`` and ``loglik`` are untouched (for the softmax
+    form ``A`` is then off by a per-row constant common to all columns, which nothing derived
+    from it sees). Cost ``O(n_groups * g)``.
+
+    Parameters
+    ----------
+    problem : FlipProblem
+    state : FlipState
+        ``state.w`` is updated in place.
+    groups : ndarray of shape (n_groups, g), int
+        From :func:`likelihood_neutral_groups` (or :func:`likelihood_neutral_pairs`).
+    uniforms : ndarray of shape (>= n_groups,), float64
+        One uniform per group (ignored by ``"greedy"``).
+    mode : {"metropolis", "gibbs", "greedy"}
+        Accept with ``min(1, e^Δ)`` (default), with ``sigmoid(Δ)`` (heat bath), or iff
+        ``Δ > 0``.
+
+    Returns
+    -------
+    state : FlipState
+    n_flips : int
+        Groups flipped.
+    """
+    mcode = _mode_code(mode)
+    groups = np.asarray(groups)
+    if groups.ndim != 2:
+        raise ValueError(f"groups must be a 2-D array (n_groups, g); got shape {groups.shape}")
+    groups = np.ascontiguousarray(groups, dtype=np.int32)
+    if groups.size and (groups.min() < 0 or groups.max() >= problem.n_bits):
+        raise ValueError(f"groups must hold bit indices in 0..{problem.n_bits - 1}")
+    u = np.asarray(uniforms, dtype=np.float64).reshape(-1)
+    if u.shape[0] < groups.shape[0]:
+        raise ValueError(f"need {groups.shape[0]} uniforms; got {u.shape[0]}")
+    if groups.shape[0] == 0 or groups.shape[1] == 0:
+        return state, 0
+    n = _group_kernel(groups, state.w, problem.prior_logit, u, mcode)
+    return state, int(n)
+
+
+def likelihood_neutral_pairs(problem: FlipProblem) -> np.ndarray:
+    """Pairs of bits whose joint flip never changes the likelihood when they are equal.
+
+    The two-output special case of :func:`likelihood_neutral_groups`: two active bits of the
+    same feature, in the same logit column, with opposite signs (the ``w[0, j]``, ``w[1, j]`` of
+    the two-output logistic form) contribute ``sigma unit (w_b - w_a)`` to the effective weight:
+    zero whenever ``w_a == w_b``, so flipping both from ``(0, 0)`` to ``(1, 1)`` or back leaves
+    ``A``, ``P`` and the log-likelihood exactly unchanged. Other forms (softmax included, whose
+    groups are rows of K bits) give no pairs.
+
+    Returns
+    -------
+    ndarray of shape (n_pairs, 2), int32
+        Bit indices ``(a, b)`` (C-order flattening of ``w``); empty for other forms.
+    """
+    if not problem.reference:
+        return np.zeros((0, 2), dtype=np.int32)
+    return likelihood_neutral_groups(problem).reshape(-1, 2)
 
 
 def pair_sweep(
@@ -1154,11 +1285,12 @@ def pair_sweep(
 ) -> tuple[FlipState, int]:
     """Flip equal likelihood-neutral pairs ``(0, 0) <-> (1, 1)`` by an exact MH move, in place.
 
-    For every pair with ``w_a == w_b`` the joint flip changes the log-likelihood by exactly 0
-    (see :func:`likelihood_neutral_pairs`), so ``Δ`` is the change of the Bernoulli log-prior
-    only (``±(logit p_a + logit p_b)``; any likelihood temperature drops out). The proposal is a
-    deterministic involution on the set of equal pairs, hence symmetric. Pairs are independent
-    given the rest, so their order does not matter; ``A``, ``P`` and ``loglik`` are untouched.
+    :func:`group_sweep` with groups of two: for every pair with ``w_a == w_b`` the joint flip
+    changes the log-likelihood by exactly 0 (see :func:`likelihood_neutral_pairs`), so ``Δ`` is
+    the change of the Bernoulli log-prior only (``±(logit p_a + logit p_b)``; any likelihood
+    temperature drops out). The proposal is a deterministic involution on the set of equal pairs,
+    hence symmetric. Pairs are independent given the rest, so their order does not matter; ``A``,
+    ``P`` and ``loglik`` are untouched.
 
     Parameters
     ----------
@@ -1177,13 +1309,8 @@ def pair_sweep(
     n_flips : int
         Pairs flipped.
     """
-    mcode = _mode_code(mode)
     pairs = np.asarray(pairs, dtype=np.int32).reshape(-1, 2)
-    u = np.asarray(uniforms, dtype=np.float64)
-    if u.shape[0] < pairs.shape[0]:
-        raise ValueError(f"need {pairs.shape[0]} uniforms; got {u.shape[0]}")
-    n = _pair_kernel(pairs, state.w, problem.prior_logit, u, mcode)
-    return state, int(n)
+    return group_sweep(problem, state, pairs, uniforms, mode)
 
 
 def draw_scan(problem: FlipProblem, rng: np.random.Generator, scan: str = "random"):

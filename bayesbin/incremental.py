@@ -12,12 +12,17 @@ rebuilt from scratch every ``refresh_every`` sweeps
 and whenever ``w``, the bias or the scale differ from the cached values (e.g. after a NUTS step on
 them, or at the start of a chain), so floating-point drift stays bounded.
 
-Pair moves (``pair_moves``, on by default for ``binary_logistic(form="two_output")``): that
-form's likelihood depends only on ``w[1, j] - w[0, j]``, so ``(0, 0)`` and ``(1, 1)`` have the same
-likelihood and single-site updates can only move between them through ``(0, 1)`` or ``(1, 0)``,
-whose likelihood may be far lower (chains stick, R-hat explodes). After every sweep each feature
-with ``w[0, j] == w[1, j]`` proposes flipping both; the likelihood changes by exactly 0, so the
-move is accepted with ``min(1, e^Δ)`` for the prior change ``Δ`` alone (always, for p = 0.5).
+Likelihood-neutral group moves (``pair_moves``, on by default for
+``binary_logistic(form="two_output")`` and for ``binary_softmax``): the two-output form's
+likelihood depends only on ``w[1, j] - w[0, j]``, so ``(0, 0)`` and ``(1, 1)`` have the same
+likelihood; the softmax likelihood is unchanged when a whole row ``w[j, :]`` of K bits flips from
+all 0 to all 1 (every class logit moves by the same amount). Single-site updates can only move
+between the two through mixed states, whose likelihood may be far lower (chains stick, R-hat
+explodes). After every sweep each feature whose group is all equal (the pair ``w[0, j] ==
+w[1, j]``, or for softmax the K bits of row ``j``) proposes flipping the whole group; the
+likelihood changes by exactly 0, so the move is accepted with ``min(1, e^Δ)`` for the prior change
+``Δ = ±sum logit p`` alone (always, for p = 0.5). Features with a bit of prior p in {0, 1} have no
+such move. The single-vector logistic form has none at all.
 
 Passed the bias ``b`` and/or the learned ``scale`` as well, the step also moves them: after the
 sweeps, ``continuous_steps`` random-walk Metropolis proposals on ``theta = (b, log scale)``, each
@@ -171,9 +176,11 @@ class IncrementalGibbs(ArrayStepShared):
     beta : float
         Inverse temperature of the likelihood (1 samples the posterior).
     pair_moves : bool, optional
-        After every sweep, propose flipping ``w[0, j]`` and ``w[1, j]`` together where they are
-        equal (exact; see the module docstring). Default: on for the two-output logistic form;
-        ``True`` for another form raises ``ValueError`` (it has no likelihood-neutral pairs).
+        After every sweep, propose flipping each all-equal likelihood-neutral group together:
+        ``w[0, j]`` and ``w[1, j]`` for the two-output logistic form, the whole row ``w[j, :]``
+        of K bits for the softmax form (exact; see the module docstring). Default: on for both;
+        ``True`` for the single-vector logistic form raises ``ValueError`` (it has no
+        likelihood-neutral groups).
     model : pm.Model, optional
         A bayesbin model with Bernoulli weights; taken from the context when omitted.
     rng : RandomGenerator, optional
@@ -185,7 +192,7 @@ class IncrementalGibbs(ArrayStepShared):
     Notes
     -----
     Sampler statistics: ``n_flips`` (accepted flips this step), ``flip_rate`` (per bit visit),
-    ``n_pair_flips`` (accepted pair moves this step),
+    ``n_pair_flips`` (accepted group moves this step: pairs, or softmax rows of K bits),
     ``model_logp`` (the model's log-posterior in value space, Jacobian included, exactly as
     ``model.compile_logp()`` gives it, at the point the step returns; PyMC keeps the last step's
     ``model_logp`` of a compound step and ArviZ shows it as ``sample_stats["lp"]``),
@@ -286,14 +293,16 @@ class IncrementalGibbs(ArrayStepShared):
         )
         if pair_moves is not None and not isinstance(pair_moves, bool | np.bool_):
             raise ValueError(f"pair_moves must be True, False or None; got {pair_moves!r}")
-        pairs = fk.likelihood_neutral_pairs(self._problem)
-        if pair_moves and spec.form != "two_output":
+        has_groups = spec.form in ("two_output", "softmax")
+        if pair_moves and not has_groups:
             raise ValueError(
-                "pair_moves=True needs binary_logistic(form='two_output'); the model's form is "
-                f"{spec.form!r}, which has no likelihood-neutral pairs"
+                "pair_moves=True needs binary_logistic(form='two_output') or binary_softmax; the "
+                f"model's form is {spec.form!r}, which has no likelihood-neutral groups"
             )
-        self.pair_moves = bool(spec.form == "two_output" if pair_moves is None else pair_moves)
-        self._pairs = pairs if self.pair_moves else pairs[:0]
+        self.pair_moves = bool(has_groups if pair_moves is None else pair_moves)
+        groups = fk.likelihood_neutral_groups(self._problem)
+        # (n_groups, g) bit indices: pairs (two-output) or rows of K bits (softmax)
+        self._pairs = groups if self.pair_moves else groups[:0]
         self._init_chain_state()
         self.tune = True
 
@@ -489,14 +498,14 @@ class IncrementalGibbs(ArrayStepShared):
         return state, False, False
 
     def _sweeps(self, state: fk.FlipState, beta: float, since_refresh: int):
-        """``sweeps_per_step`` sweeps at ``beta``, each followed by the pair moves.
+        """``sweeps_per_step`` sweeps at ``beta``, each followed by the group moves.
 
         Returns ``(state, since_refresh, info)`` with ``info`` a dict of ``n_flips``,
         ``n_proposed``, ``n_pair_flips``, ``drift`` and ``refreshed``.
         """
         problem = self._problem
         info = {"n_flips": 0, "n_proposed": 0, "n_pair_flips": 0, "drift": 0.0, "refreshed": False}
-        n_pairs = self._pairs.shape[0]
+        n_groups = self._pairs.shape[0]
         for _ in range(self.sweeps_per_step):
             if since_refresh >= self.refresh_every:
                 state, rinfo = fk.refresh(problem, state)
@@ -507,9 +516,11 @@ class IncrementalGibbs(ArrayStepShared):
             state, sinfo = fk.sweep(problem, state, order, uniforms, beta=beta, mode=self.mode)
             info["n_flips"] += sinfo.n_flips
             info["n_proposed"] += sinfo.n_proposed
-            if n_pairs:
-                state, n_pair = fk.pair_sweep(problem, state, self._pairs, self.rng.random(n_pairs))
-                info["n_pair_flips"] += n_pair
+            if n_groups:
+                state, n_group = fk.group_sweep(
+                    problem, state, self._pairs, self.rng.random(n_groups)
+                )
+                info["n_pair_flips"] += n_group
             since_refresh += 1
         return state, since_refresh, info
 

@@ -669,8 +669,10 @@ def _start_values(model, spec, problem, prior, init, rng):
     return w, scale, bias, theta
 
 
-def _anneal(problem, prior, pairs, betas, state, theta, rng, newton_steps, polish_sweeps):
-    n_pairs = pairs.shape[0]
+def _anneal(problem, prior, groups, betas, state, theta, rng, newton_steps, polish_sweeps):
+    """Anneal along ``betas``, then polish greedily; ``groups`` are the likelihood-neutral
+    groups (two-output pairs, softmax rows) flipped jointly after every sweep."""
+    n_groups = groups.shape[0]
     for t, beta in enumerate(betas):
         if t and t % _REFRESH_EVERY == 0:
             state, _ = fk.refresh(problem, state)
@@ -678,8 +680,8 @@ def _anneal(problem, prior, pairs, betas, state, theta, rng, newton_steps, polis
         tempered = problem._replace(prior_logit=problem.prior_logit * beta)
         order, u = fk.draw_scan(problem, rng, "random")
         state, _ = fk.sweep(tempered, state, order, u, beta=float(beta), mode="gibbs")
-        if n_pairs:
-            state, _ = fk.pair_sweep(tempered, state, pairs, rng.random(n_pairs))
+        if n_groups:
+            state, _ = fk.group_sweep(tempered, state, groups, rng.random(n_groups))
         if prior.dim and newton_steps:
             state, theta = _newton_theta(problem, prior, state, theta, newton_steps)
     # zero temperature: theta to its conditional mode, then a greedy sweep (strict ascent of the
@@ -691,9 +693,9 @@ def _anneal(problem, prior, pairs, betas, state, theta, rng, newton_steps, polis
         order, u = fk.draw_scan(problem, rng, "random")
         state, info = fk.sweep(problem, state, order, u, beta=1.0, mode="greedy")
         n_moved = info.n_flips
-        if n_pairs:
-            state, n_pair = fk.pair_sweep(problem, state, pairs, u[:n_pairs], mode="greedy")
-            n_moved += n_pair
+        if n_groups:
+            state, n_group = fk.group_sweep(problem, state, groups, u[:n_groups], mode="greedy")
+            n_moved += n_group
         if n_moved == 0:
             break
     state, _ = fk.refresh(problem, state)
@@ -1002,7 +1004,8 @@ def find_mode(
     betas = _schedule(schedule, n_sweeps, beta_start, beta_end)
     problem, prior = model_problem(model, own_bias=spec.bias, own_scale=spec.learned_scale)
     grid = _default_scales(problem, spec) if scales is None else _check_scales(scales, spec)
-    pairs = fk.likelihood_neutral_pairs(problem)
+    pairs = fk.likelihood_neutral_pairs(problem)  # for rounding and pair swaps
+    groups = fk.likelihood_neutral_groups(problem)  # pairs and softmax rows, flipped jointly
     rng = np.random.default_rng(random_seed)
     if profile is None:
         profile = profile_work(problem) <= _PROFILE_BUDGET
@@ -1016,15 +1019,15 @@ def find_mode(
 
     def polish(state, theta):
         state, theta = _anneal(
-            problem, prior, pairs, betas[:0], state, theta, rng, 0, int(polish_sweeps)
+            problem, prior, groups, betas[:0], state, theta, rng, 0, int(polish_sweeps)
         )
         key = state.w.tobytes()
         if key in polished:
             return polished[key]
         if profile:
             state, theta = _profile_search(problem, prior, pairs, state, theta)
-            if pairs.shape[0]:
-                fk.pair_sweep(problem, state, pairs, np.zeros(pairs.shape[0]), mode="greedy")
+            if groups.shape[0]:
+                fk.group_sweep(problem, state, groups, np.zeros(groups.shape[0]), mode="greedy")
         polished[key] = (state, theta)
         return state, theta
 
@@ -1060,7 +1063,7 @@ def find_mode(
         w, scale, bias, theta = _start_values(model, spec, problem, prior, init, rng)
         state = fk.init(problem, w, scale, bias)
         state, theta = _anneal(
-            problem, prior, pairs, betas, state, theta, rng, int(newton_steps), 0
+            problem, prior, groups, betas, state, theta, rng, int(newton_steps), 0
         )
         state, theta = polish(state, theta)
         candidates.append(

@@ -358,11 +358,13 @@ def test_pair_moves_argument():
     x, y = _data(20, 3, 2, SEED + 4)
     sm = bayesbin.binary_softmax(x, y, 2)
     with sm:
-        assert not IncrementalGibbs([sm["w"]]).pair_moves
+        assert IncrementalGibbs([sm["w"]]).pair_moves  # softmax rows (test_group_moves.py)
+    single = bayesbin.binary_logistic(x, y, form="single", bias=True)
+    with single:
         with pytest.raises(ValueError, match="pair_moves"):
-            IncrementalGibbs([sm["w"]], pair_moves=True)
+            IncrementalGibbs([single["w"]], pair_moves=True)
         with pytest.raises(ValueError, match="pair_moves"):
-            IncrementalGibbs([sm["w"]], pair_moves="yes")
+            IncrementalGibbs([single["w"]], pair_moves="yes")
     two = bayesbin.binary_logistic(x, y, form="two_output")
     with two:
         assert not IncrementalGibbs([two["w"]], pair_moves=False).pair_moves
