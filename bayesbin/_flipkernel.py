@@ -94,6 +94,8 @@ __all__ = [
     "theta_logprior",
     "theta_precision",
     "continuous_rwm",
+    "grouped_rows",
+    "grouped_loglik",
 ]
 
 # Largest log-magnitude a block product of flip factors may reach before its logarithm is taken.
@@ -1575,6 +1577,64 @@ def theta_precision(
     return float(beta) * prec + np.diag(diag)
 
 
+# Row grouping for the continuous moves: when the logistic activations take few distinct
+# integer values (binary x and integer effective weights, e.g. MNIST56: A in -25..25), the
+# log-likelihood in (scale, bias) is a sum over (value, label) counts instead of over rows.
+_GROUP_ROWS = True
+_MAX_GROUP_FRACTION = 0.25  # group only when distinct values <= this fraction of the rows
+
+
+def grouped_rows(problem: FlipProblem, A: np.ndarray):
+    """Distinct activation values with label counts, or None when grouping does not pay.
+
+    Only for the logistic forms (one column) with every ``A[0, i]`` an exact integer and at
+    most ``_MAX_GROUP_FRACTION * n`` distinct values. The sum over groups equals the sum over
+    rows exactly up to floating-point reassociation.
+
+    Returns
+    -------
+    None or (values, n_pos, n_all) : three ndarrays of shape (G,), float64
+        Distinct activations, number of rows with label 1 and of all rows at each.
+    """
+    n = A.shape[1] if A.ndim == 2 else 0
+    if not (_GROUP_ROWS and problem.reference and A.shape[0] == 1 and n):
+        return None
+    a = A[0]
+    r = np.rint(a)
+    if not np.array_equal(r, a):
+        return None
+    lo = float(r.min())
+    span = int(r.max() - lo) + 1
+    if span > _MAX_GROUP_FRACTION * n:
+        return None
+    idx = (r - lo).astype(np.int64)
+    n_all = np.bincount(idx, minlength=span)
+    n_pos = np.bincount(idx[problem.ycol == 0], minlength=span)
+    keep = n_all > 0
+    values = lo + np.flatnonzero(keep).astype(np.float64)
+    return values, n_pos[keep].astype(np.float64), n_all[keep].astype(np.float64)
+
+
+@nb.njit(cache=True, nogil=True)
+def _grouped_loglik(values, n_pos, n_all, scale, bias0):
+    total = 0.0
+    for g in range(values.shape[0]):
+        eta = scale * values[g] + bias0
+        if eta > 0:
+            sp = eta + math.log1p(math.exp(-eta))
+        else:
+            sp = math.log1p(math.exp(eta))
+        total += n_pos[g] * eta - n_all[g] * sp
+    return total
+
+
+def grouped_loglik(groups, scale: float, bias) -> float:
+    """Log-likelihood from :func:`grouped_rows` output at ``(scale, bias)``."""
+    values, n_pos, n_all = groups
+    b0 = float(np.asarray(bias, dtype=np.float64).reshape(-1)[0])
+    return float(_grouped_loglik(values, n_pos, n_all, float(scale), b0))
+
+
 def continuous_rwm(
     problem: FlipProblem,
     state: FlipState,
@@ -1588,8 +1648,9 @@ def continuous_rwm(
 ):
     """Random-walk Metropolis on ``theta`` at the cached activations (``w`` fixed).
 
-    Each proposal is ``theta + chol @ normals[t]`` and costs one O(n C) log-likelihood; the state's
-    probabilities are re-derived once at the end when anything moved.
+    Each proposal is ``theta + chol @ normals[t]`` and costs one O(n C) log-likelihood (O(G)
+    when :func:`grouped_rows` finds G distinct integer activations, e.g. binary inputs); the
+    state's probabilities are re-derived once at the end when anything moved.
 
     Parameters
     ----------
@@ -1616,7 +1677,14 @@ def continuous_rwm(
     n_accepted : int
     """
     theta = np.array(theta, dtype=np.float64, copy=True)
-    ll = continuous_loglik(problem, state.A, state.scale, state.bias)
+    groups = grouped_rows(problem, state.A)
+
+    def loglik(s, b):
+        if groups is not None:
+            return grouped_loglik(groups, s, b)
+        return continuous_loglik(problem, state.A, s, b)
+
+    ll = loglik(state.scale, state.bias)
     cur = beta * ll + theta_logprior(prior, theta)
     n_acc = 0
     for t in range(normals.shape[0]):
@@ -1624,7 +1692,7 @@ def continuous_rwm(
         lp_prior = theta_logprior(prior, prop)
         if np.isfinite(lp_prior):
             s, b = split_theta(prior, prop, state.scale, state.bias)
-            ll_prop = continuous_loglik(problem, state.A, s, b)
+            ll_prop = loglik(s, b)
             new = beta * ll_prop + lp_prior
             if log_uniforms[t] < new - cur:
                 theta, cur, ll = prop, new, ll_prop
@@ -1634,6 +1702,6 @@ def continuous_rwm(
     if n_acc:
         s, b = split_theta(prior, theta, state.scale, state.bias)
         state = set_continuous(problem, state, s, b)
-    else:
+    elif groups is None:
         state = state._replace(loglik=ll)
     return state, theta, n_acc

@@ -659,3 +659,46 @@ def test_mnist_sweeps_exact_and_drift():
         w2[bit] ^= 1
         want = fk.exact_loglik(prob, w2, 0.5, bias) - exact
         assert abs(fk.delta_loglik(prob, state, bit) - want) < 1e-8
+
+
+def test_grouped_rows_loglik_and_rwm_match_the_row_sums():
+    """Binary x and integer weights: the grouped log-likelihood equals the row sum, and the
+    random-walk moves accept exactly the same proposals either way."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 2, size=(400, 6)).astype(float)
+    y = rng.integers(0, 2, size=400)
+    problem = fk.build_problem(x, y, form="two_output", encoding="01")
+    w = rng.integers(0, 2, size=12).astype(np.uint8)
+    state = fk.init(problem, w, 0.8, np.array([0.3]))
+    groups = fk.grouped_rows(problem, state.A)
+    assert groups is not None and groups[0].size <= 13
+    assert groups[2].sum() == 400 and groups[1].sum() == y.sum()
+    for s_, b_ in [(0.8, 0.3), (2.5, -1.0), (40.0, 7.0)]:
+        ref = fk.continuous_loglik(problem, state.A, s_, b_)
+        assert fk.grouped_loglik(groups, s_, [b_]) == pytest.approx(ref, rel=1e-12, abs=1e-9)
+    prior = fk.ContinuousPrior(n_bias=1, bias_sigma=5.0, learn_scale=True, scale_sigma=1.0)
+    theta = np.array([0.3, np.log(0.8)])
+    chol = np.eye(2) * 0.3
+    normals = rng.standard_normal((200, 2))
+    log_u = np.log(rng.random(200))
+    runs = []
+    for grouping in (True, False):
+        fk._GROUP_ROWS = grouping
+        try:
+            st = fk.init(problem, w, 0.8, np.array([0.3]))
+            path = np.empty((200, 2))
+            out = fk.continuous_rwm(problem, st, prior, theta, chol, normals, log_u, path=path)
+        finally:
+            fk._GROUP_ROWS = True
+        runs.append((out, path))
+    (a, pa), (b, pb) = runs
+    assert a[2] == b[2] and 0 < a[2] < 200
+    np.testing.assert_array_equal(pa, pb)
+    assert a[0].loglik == pytest.approx(b[0].loglik, rel=1e-12)
+    # non-integer activations (grey levels) are never grouped
+    xg = x * 0.5 + 0.25 * (x > 0)
+    pg = fk.build_problem(xg, y, form="two_output", encoding="01")
+    assert fk.grouped_rows(pg, fk.init(pg, w, 1.0, np.zeros(1)).A) is None
+    # softmax problems are never grouped
+    ps = fk.build_problem(x, y, form="softmax", encoding="01", n_classes=2)
+    assert fk.grouped_rows(ps, fk.init(ps, np.zeros(12, np.uint8), 1.0, np.zeros(2)).A) is None
