@@ -18,10 +18,17 @@ Presets (``sampler=``):
   full MNIST (see BENCHMARKS.md); use it explicitly for large generic models, tuning for at
   least as many steps as there are bits.
 
+Start (``start=``): bayesbin's own samplers start every chain at :func:`bayesbin.find_mode`'s
+result by default; ``"pymc-gibbs"`` keeps PyMC's initial point (every bit at its prior moment).
+From that point, chains of the large-n binary posteriors settle in separate local modes
+(MNIST56: R-hat 1.8 for bias and lp; from the mode: 1.00). ``posterior.attrs["bayesbin_start"]``
+records the start and the log-posterior of every candidate ``find_mode`` compared.
+
 The result is what ``pm.sample`` returns (``InferenceData``; a ``DataTree`` on PyMC 6) with bits
 stored as int8, ``sample_stats["lp"]`` holding the exact model log-posterior per draw, and the
 provenance in ``posterior.attrs``: ``"bayesbin_sampler"`` (the preset), ``"bayesbin_steps"``
-(JSON list of step methods and their variables) and ``"bayesbin_spec"`` (JSON model spec).
+(JSON list of step methods and their variables), ``"bayesbin_spec"`` (JSON model spec) and
+``"bayesbin_start"`` (JSON record of the start).
 """
 
 from __future__ import annotations

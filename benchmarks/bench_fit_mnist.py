@@ -58,6 +58,14 @@ def main() -> None:
           f"({ov['n_constant'] / ov['n_bits']:.1%}); among the {ov['n_bits'] - ov['n_constant']} "
           f"that moved: R-hat <= 1.01 for {ov['frac_mixing']:.1%}, max R-hat {ov['max_rhat']:.3f}, "
           f"ESS bulk min {ov['min_ess_bulk']:.0f} / median {ov['median_ess_bulk']:.0f}")
+    print(f"stuck apart (constant per chain, different across chains): {ov['n_stuck_apart']}; "
+          f"max finite R-hat {ov['max_finite_rhat']:.3f}")
+    start = json.loads(post.attrs.get("bayesbin_start", "{}"))
+    print(f"start: {start}")
+    lp = clf.idata_.sample_stats["lp"].values
+    for c in range(nc):
+        print(f"chain {c}: lp mean {lp[c].mean():.1f}, first {lp[c, 0]:.1f}, last {lp[c, -1]:.1f},"
+              f" max {lp[c].max():.1f}")
     print(table[["mean", "sd", "ess_bulk", "ess_tail", "r_hat"]].round(3).to_string())
     if args.save:
         from bayesbin._compat import to_netcdf
