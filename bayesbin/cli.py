@@ -113,6 +113,7 @@ def cmd_demo(args) -> int:
         tune=tune,
         chains=args.chains,
         sampler=args.sampler,
+        start=args.start,
         random_seed=args.seed,
         progressbar=not args.quiet,
     )
@@ -151,6 +152,7 @@ def cmd_fit(args) -> int:
         tune=args.tune,
         chains=args.chains,
         sampler=args.sampler,
+        start=args.start,
         random_seed=args.seed,
         progressbar=not args.quiet,
         encoding=args.encoding,
@@ -255,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tune", type=int, default=500)
     d.add_argument("--chains", type=int, default=2)
     d.add_argument("--sampler", default="auto")
+    d.add_argument(
+        "--start",
+        choices=["auto", "mode", "model"],
+        default="auto",
+        help="where chains start: auto (find_mode for bayesbin's samplers), mode, model (PyMC's point)",
+    )
     d.add_argument("--seed", type=int, default=2018)
     d.add_argument("--out", default="bayesbin_results")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -272,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--scale", default=None, help="'learn' or a fixed positive float")
     f.add_argument("--relaxed", action="store_true", help="Beta(1,1) weights (NUTS)")
     f.add_argument("--sampler", default="auto")
+    f.add_argument(
+        "--start",
+        choices=["auto", "mode", "model"],
+        default="auto",
+        help="where chains start: auto (find_mode for bayesbin's samplers), mode, model (PyMC's point)",
+    )
     f.add_argument("--draws", type=int, default=1000)
     f.add_argument("--tune", type=int, default=500)
     f.add_argument("--chains", type=int, default=2)
