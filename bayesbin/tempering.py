@@ -574,10 +574,11 @@ def _schedule(schedule, n_sweeps, beta_start, beta_end) -> np.ndarray:
 
 
 def _objective(problem, prior, A, theta, scale, bias) -> float:
-    s, b = fk.split_theta(prior, theta, scale, bias)
-    lp = fk.theta_logprior(prior, theta)
+    # the prior first: it is -inf for a log scale beyond exp's range (a wild Newton trial step)
+    lp = fk.theta_logprior(prior, theta) if np.all(np.isfinite(theta)) else -math.inf
     if not np.isfinite(lp):
         return -math.inf
+    s, b = fk.split_theta(prior, theta, scale, bias)
     return fk.continuous_loglik(problem, A, s, b) + lp
 
 
@@ -614,6 +615,8 @@ def _newton_theta(problem, prior, state, theta, n_steps: int, tol: float = 1e-10
                 direction = np.linalg.solve(fisher + 1e-12 * np.eye(g.size), g)
             except np.linalg.LinAlgError:
                 break
+        if not np.all(np.isfinite(direction)):
+            break
         f0 = ll + fk.theta_logprior(prior, theta)
         step = 1.0
         moved = False

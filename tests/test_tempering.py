@@ -716,3 +716,17 @@ def test_find_mode_bad_arguments():
     assert m.logp >= float(
         model.compile_logp()(dict(model.initial_point(), w=w0, b=np.array([0.1, -0.1])))
     )
+
+
+def test_newton_objective_rejects_a_log_scale_beyond_exp_range():
+    """A wild Newton trial step (log scale 800) must score -inf, not overflow (it did, in an
+    annealing restart of notebook 01's fast mode)."""
+    from bayesbin.tempering import _objective
+
+    x, y = _data(30, 3, 2, SEED + 14)
+    model = bayesbin.binary_logistic(x, y, form="two_output", bias=True, scale=True)
+    problem, prior = model_problem(model, own_bias=True, own_scale=True)
+    state = fk.init(problem, np.zeros(6, np.uint8), 1.0, np.zeros(1))
+    for theta in ([0.0, 800.0], [0.0, np.inf], [np.nan, 0.0]):
+        assert _objective(problem, prior, state.A, np.array(theta), 1.0, state.bias) == -np.inf
+    assert np.isfinite(_objective(problem, prior, state.A, np.array([0.1, 0.2]), 1.0, state.bias))
