@@ -536,9 +536,11 @@ def test_find_mode_finds_enumerated_map(which):
         assert mode.logp == pytest.approx(lp_map, abs=1e-9)
         assert max(mode.restart_logps) == mode.logp
         assert len(mode.restart_logps) == len(mode.candidates)
-        n_anneal = sum(c.startswith("anneal") for c in mode.candidates)
+        n_anneal = sum(c.startswith("anneal ") and c[7:].isdigit() for c in mode.candidates)
         assert n_anneal == 4
-        assert (len(mode.candidates) > 4) == (method == "auto")
+        # auto adds the relaxed candidates and one warm annealing run from the best of them
+        assert ("anneal from relax" in mode.candidates) == (method == "auto")
+        assert (len(mode.candidates) > 5) == (method == "auto")
 
 
 def test_find_mode_with_bias_and_scale_matches_enumeration_and_optimiser():
