@@ -828,6 +828,7 @@ def plot_rhat_ess_maps(
     axes=None,
     panel_size: float = 2.0,
     bad_colour: str = "lightgrey",
+    rhat_max: float | None = None,
 ):
     """Split R-hat and bulk ESS of every weight bit as images, constant bits masked.
 
@@ -848,6 +849,10 @@ def plot_rhat_ess_maps(
         Inches per panel in a new figure.
     bad_colour : str
         Colour of masked (constant or NaN) bits.
+    rhat_max : float, optional
+        Top of the R-hat colour scale (values above take the top colour). Default: the largest
+        finite R-hat of the moving bits, at least 1.1; a few bits with R-hat 10 then squeeze
+        all ordinary bits into one colour, so ``rhat_max=1.1`` is often the more telling view.
 
     Returns
     -------
@@ -888,6 +893,11 @@ def plot_rhat_ess_maps(
                 f"shape {grid.shape}"
             )
         fig = grid[0, 0].figure
+    if rhat_max is not None:
+        if isinstance(rhat_max, bool) or not isinstance(rhat_max, int | float | np.number):
+            raise TypeError(f"rhat_max must be a number > 1; got {rhat_max!r}")
+        if not (np.isfinite(rhat_max) and rhat_max > 1.0):
+            raise ValueError(f"rhat_max must be a finite number > 1; got {rhat_max!r}")
     finite_rhat = rhat[~constant & np.isfinite(rhat)]
     rows = [
         (
@@ -895,7 +905,9 @@ def plot_rhat_ess_maps(
             rhat,
             "viridis",
             1.0,
-            max(1.1, float(finite_rhat.max())) if finite_rhat.size else 1.1,
+            float(rhat_max)
+            if rhat_max is not None
+            else (max(1.1, float(finite_rhat.max())) if finite_rhat.size else 1.1),
         ),
         (
             "ESS bulk",

@@ -531,3 +531,22 @@ def test_rhat_ess_maps_two_output_and_real_fit(real_fit):
     )
     with pytest.raises(ValueError, match="axes"):
         plots.plot_rhat_ess_maps(clf, axes=np.empty((1, 3), dtype=object))
+
+
+def test_rhat_ess_maps_rhat_max_caps_the_colour_scale():
+    ones = np.random.default_rng(24).choice([0, 20, 40, 80], size=(D, 3))
+    result, _, _ = _fake_result("softmax", ones=ones, seed=25)
+    default = plots.plot_rhat_ess_maps(result)
+    rhat_images = [ax.images[0] for ax in default.axes[:3]]
+    top = max(float(np.ma.max(im.get_array())) for im in rhat_images)
+    assert rhat_images[0].norm.vmax == pytest.approx(max(1.1, top))
+    capped = plots.plot_rhat_ess_maps(result, rhat_max=1.05)
+    for ax in capped.axes[:3]:
+        assert ax.images[0].norm.vmin == 1.0 and ax.images[0].norm.vmax == 1.05
+    for ax in capped.axes[3:6]:  # the ESS row keeps its own scale
+        assert ax.images[0].norm.vmax == default.axes[3].images[0].norm.vmax
+    with pytest.raises(ValueError, match="rhat_max"):
+        plots.plot_rhat_ess_maps(result, rhat_max=0.9)
+    with pytest.raises(TypeError, match="rhat_max"):
+        plots.plot_rhat_ess_maps(result, rhat_max="1.1")
+    plt.close("all")
