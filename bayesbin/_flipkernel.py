@@ -1628,6 +1628,65 @@ def _grouped_loglik(values, n_pos, n_all, scale, bias0):
     return total
 
 
+@nb.njit(cache=True, nogil=True)
+def _theta_logprior_1(theta, n_bias, learn_scale, bias_sigma, scale_sigma):
+    """theta_logprior for at most one bias entry, the same arithmetic (compiled)."""
+    lp = 0.0
+    if n_bias:
+        b = theta[0]
+        lp += -0.5 * _LOG_2PI - math.log(bias_sigma) - 0.5 * (b / bias_sigma) ** 2
+    if learn_scale:
+        tau = theta[n_bias]
+        if not tau < 700.0:
+            return -math.inf
+        z = math.exp(tau) / scale_sigma
+        lp += 0.5 * math.log(2.0 / math.pi) - math.log(scale_sigma) - 0.5 * z * z + tau
+    return lp
+
+
+@nb.njit(cache=True, nogil=True)
+def _grouped_rwm_kernel(
+    values,
+    n_pos,
+    n_all,
+    theta,
+    incs,
+    log_u,
+    n_bias,
+    learn_scale,
+    bias_sigma,
+    scale_sigma,
+    scale_fixed,
+    bias_fixed,
+    beta,
+    record,
+    path,
+):
+    theta = theta.copy()
+    s = math.exp(theta[n_bias]) if learn_scale else scale_fixed
+    b0 = theta[0] if n_bias else bias_fixed
+    ll = _grouped_loglik(values, n_pos, n_all, s, b0)
+    cur = beta * ll + _theta_logprior_1(theta, n_bias, learn_scale, bias_sigma, scale_sigma)
+    n_acc = 0
+    prop = np.empty_like(theta)
+    for t in range(incs.shape[0]):
+        for k in range(theta.shape[0]):
+            prop[k] = theta[k] + incs[t, k]
+        lp_prior = _theta_logprior_1(prop, n_bias, learn_scale, bias_sigma, scale_sigma)
+        if np.isfinite(lp_prior):
+            s = math.exp(prop[n_bias]) if learn_scale else scale_fixed
+            b0 = prop[0] if n_bias else bias_fixed
+            ll_prop = _grouped_loglik(values, n_pos, n_all, s, b0)
+            new = beta * ll_prop + lp_prior
+            if log_u[t] < new - cur:
+                theta[:] = prop
+                cur = new
+                n_acc += 1
+        if record:
+            path[t, :] = theta
+    return theta, n_acc
+
+
 def grouped_loglik(groups, scale: float, bias) -> float:
     """Log-likelihood from :func:`grouped_rows` output at ``(scale, bias)``."""
     values, n_pos, n_all = groups
@@ -1678,6 +1737,34 @@ def continuous_rwm(
     """
     theta = np.array(theta, dtype=np.float64, copy=True)
     groups = grouped_rows(problem, state.A)
+    if groups is not None and prior.n_bias <= 1:
+        # compiled loop over the grouped likelihood: the same arithmetic as below, without the
+        # Python overhead of ~20 us per proposal (which was a quarter of an MNIST56 step)
+        incs = np.array([chol @ normals[t] for t in range(normals.shape[0])], dtype=np.float64)
+        incs = incs.reshape(normals.shape[0], theta.shape[0])
+        record = path is not None
+        out_path = path if record else np.empty((0, theta.shape[0]))
+        theta, n_acc = _grouped_rwm_kernel(
+            groups[0],
+            groups[1],
+            groups[2],
+            theta,
+            incs,
+            np.asarray(log_uniforms, dtype=np.float64),
+            prior.n_bias,
+            prior.learn_scale,
+            float(prior.bias_sigma),
+            float(prior.scale_sigma),
+            float(state.scale),
+            float(state.bias[0]),
+            float(beta),
+            record,
+            out_path,
+        )
+        if n_acc:
+            s, b = split_theta(prior, theta, state.scale, state.bias)
+            state = set_continuous(problem, state, s, b)
+        return state, theta, int(n_acc)
 
     def loglik(s, b):
         if groups is not None:

@@ -676,25 +676,33 @@ def test_grouped_rows_loglik_and_rwm_match_the_row_sums():
     for s_, b_ in [(0.8, 0.3), (2.5, -1.0), (40.0, 7.0)]:
         ref = fk.continuous_loglik(problem, state.A, s_, b_)
         assert fk.grouped_loglik(groups, s_, [b_]) == pytest.approx(ref, rel=1e-12, abs=1e-9)
-    prior = fk.ContinuousPrior(n_bias=1, bias_sigma=5.0, learn_scale=True, scale_sigma=1.0)
-    theta = np.array([0.3, np.log(0.8)])
-    chol = np.eye(2) * 0.3
-    normals = rng.standard_normal((200, 2))
-    log_u = np.log(rng.random(200))
-    runs = []
-    for grouping in (True, False):
-        fk._GROUP_ROWS = grouping
-        try:
-            st = fk.init(problem, w, 0.8, np.array([0.3]))
-            path = np.empty((200, 2))
-            out = fk.continuous_rwm(problem, st, prior, theta, chol, normals, log_u, path=path)
-        finally:
-            fk._GROUP_ROWS = True
-        runs.append((out, path))
-    (a, pa), (b, pb) = runs
-    assert a[2] == b[2] and 0 < a[2] < 200
-    np.testing.assert_array_equal(pa, pb)
-    assert a[0].loglik == pytest.approx(b[0].loglik, rel=1e-12)
+    # the compiled grouped walk and the Python row-sum walk take the same decisions, for every
+    # layout of theta (bias and log scale, log scale only, bias only)
+    for n_bias, learn_scale in ((1, True), (0, True), (1, False)):
+        prior = fk.ContinuousPrior(
+            n_bias=n_bias, bias_sigma=5.0, learn_scale=learn_scale, scale_sigma=1.0
+        )
+        theta = np.array([0.3, np.log(0.8)][1 - n_bias : 1 + int(learn_scale)])
+        dim = theta.size
+        chol = np.eye(dim) * 0.3
+        normals = rng.standard_normal((200, dim))
+        log_u = np.log(rng.random(200))
+        runs = []
+        for grouping in (True, False):
+            fk._GROUP_ROWS = grouping
+            try:
+                st = fk.init(problem, w, 0.8, np.array([0.3]))
+                path = np.empty((200, dim))
+                out = fk.continuous_rwm(problem, st, prior, theta, chol, normals, log_u, path=path)
+            finally:
+                fk._GROUP_ROWS = True
+            runs.append((out, path))
+        (a, pa), (b, pb) = runs
+        assert a[2] == b[2] and 0 < a[2] < 200, (n_bias, learn_scale)
+        np.testing.assert_array_equal(pa, pb)
+        np.testing.assert_array_equal(a[1], b[1])
+        assert a[0].loglik == pytest.approx(b[0].loglik, rel=1e-12)
+        assert a[0].scale == b[0].scale and np.array_equal(a[0].bias, b[0].bias)
     # non-integer activations (grey levels) are never grouped
     xg = x * 0.5 + 0.25 * (x > 0)
     pg = fk.build_problem(xg, y, form="two_output", encoding="01")
