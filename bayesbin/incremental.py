@@ -392,14 +392,6 @@ class IncrementalGibbs(ArrayStepShared):
             bias = np.asarray(self.shared[self._b_name].get_value(), dtype=np.float64).reshape(-1)
         return scale, np.broadcast_to(bias, (self._problem.n_cols,)).astype(np.float64)
 
-    def _theta(self, scale: float, bias: np.ndarray) -> np.ndarray:
-        parts = []
-        if self._own_bias:
-            parts.append(bias)
-        if self._own_scale:
-            parts.append([math.log(scale)])
-        return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
-
     def _fisher_chol(self, state: fk.FlipState, beta: float | None = None) -> np.ndarray:
         """Cholesky factor of the inverse of (beta Fisher information + prior precision)."""
         prior = self._prior
@@ -465,7 +457,7 @@ class IncrementalGibbs(ArrayStepShared):
         n = self.continuous_steps
         normals = self.rng.standard_normal((n, dim))
         log_u = np.log(self.rng.random(n))
-        theta = self._theta(state.scale, state.bias)
+        theta = fk.join_theta(self._prior, state.scale, state.bias)
         chol = math.exp(t._log_lambda) * t._chol
         path = np.empty((n, dim)) if self.tune else None
         state, theta, n_acc = fk.continuous_rwm(

@@ -438,7 +438,7 @@ class ReplicaExchange(IncrementalGibbs):
         values = DictToArrayBijection.rmap(q0)
         w_in = np.asarray(values[self._w_name]).reshape(-1)
         scale, bias = self._continuous_values(values)
-        theta_in = self._theta(scale, bias) if self._prior.dim else None
+        theta_in = fk.join_theta(self._prior, scale, bias) if self._prior.dim else None
         if self._s_name is not None and self._prior.dim:
             theta_in[-1] = self._log_scale_in(values)  # exact, not log(exp(.))
         refreshed = False
@@ -673,13 +673,7 @@ def _start_values(model, spec, problem, prior, init, rng):
         if "b" in init:
             raise ValueError("init['b'] given but the model has no bias")
         bias = np.zeros(problem.n_cols)
-    parts = []
-    if prior.n_bias:
-        parts.append(bias)
-    if prior.learn_scale:
-        parts.append([math.log(scale)])
-    theta = np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
-    return w, scale, bias, theta
+    return w, scale, bias, fk.join_theta(prior, scale, bias)
 
 
 def _anneal(problem, prior, groups, betas, state, theta, rng, newton_steps, polish_sweeps):
@@ -794,15 +788,6 @@ def _round_relaxed(problem, pairs, u) -> np.ndarray:
         else:
             w[a], w[b] = (0, 1) if e > 0 else (1, 0)
     return w
-
-
-def _theta_vector(prior, scale, bias) -> np.ndarray:
-    parts = []
-    if prior.n_bias:
-        parts.append(np.asarray(bias, dtype=np.float64)[: prior.n_bias])
-    if prior.learn_scale:
-        parts.append([math.log(scale)])
-    return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
 
 
 def _log_posterior(problem, prior, state, theta) -> float:
@@ -1055,11 +1040,16 @@ def find_mode(
         return state, theta
 
     candidates = []  # (label, logp, w, theta)
+
+    def add(label, state, theta):
+        lp = _log_posterior(problem, prior, state, theta)
+        candidates.append((label, lp, state.w.copy(), theta.copy()))
+
     if method in ("auto", "relax"):
         X = _sparse_x(problem)
         _, _, bias0, _ = _start_values(model, spec, problem, prior, None, rng)
         u = np.full(problem.n_bits, 0.5)
-        seen = {}
+        seen = set()
         prev = None
         for scale in grid:
             if prev is not None:  # keep the effective weights scale * u of the previous solution
@@ -1070,18 +1060,10 @@ def find_mode(
             key = w.tobytes()
             if key in seen:  # the same rounding polishes to the same mode
                 continue
-            seen[key] = True
-            theta = _theta_vector(prior, float(scale), bias0)
+            seen.add(key)
+            theta = fk.join_theta(prior, float(scale), bias0)
             state = fk.init(problem, w, float(scale), bias0)
-            state, theta = polish(state, theta)
-            candidates.append(
-                (
-                    f"relax scale={scale:.4g}",
-                    _log_posterior(problem, prior, state, theta),
-                    state.w.copy(),
-                    theta.copy(),
-                )
-            )
+            add(f"relax scale={scale:.4g}", *polish(state, theta))
     if method == "auto" and candidates:
         # one annealing run from the best relaxed candidate, starting warm (beta 0.25, not the
         # random restarts' near-zero): on full MNIST, where greedy polishing at fixed theta stops
@@ -1093,30 +1075,14 @@ def find_mode(
         state, theta = _anneal(
             problem, prior, groups, warm, state, theta.copy(), rng, int(newton_steps), 0
         )
-        state, theta = polish(state, theta)
-        candidates.append(
-            (
-                "anneal from relax",
-                _log_posterior(problem, prior, state, theta),
-                state.w.copy(),
-                theta.copy(),
-            )
-        )
+        add("anneal from relax", *polish(state, theta))
     for r in range(int(restarts)):
         w, scale, bias, theta = _start_values(model, spec, problem, prior, init, rng)
         state = fk.init(problem, w, scale, bias)
         state, theta = _anneal(
             problem, prior, groups, betas, state, theta, rng, int(newton_steps), 0
         )
-        state, theta = polish(state, theta)
-        candidates.append(
-            (
-                f"anneal {r}",
-                _log_posterior(problem, prior, state, theta),
-                state.w.copy(),
-                theta.copy(),
-            )
-        )
+        add(f"anneal {r}", *polish(state, theta))
 
     label, lp, w, theta = max(candidates, key=lambda c: c[1])
     out = ModeResult()
