@@ -1497,12 +1497,17 @@ def bias_logprior(bias, sigma: float) -> float:
     return float(np.sum(-0.5 * _LOG_2PI - math.log(sigma) - 0.5 * (b / sigma) ** 2))
 
 
-def log_scale_logprior(log_scale: float, sigma: float) -> float:
-    """HalfNormal(sigma) log density of ``scale = exp(log_scale)`` plus the Jacobian ``log_scale``."""
+@nb.njit(cache=True, nogil=True)
+def _log_scale_logprior(log_scale, sigma):
     if not log_scale < 700.0:  # also NaN
         return -math.inf
     z = math.exp(log_scale) / sigma
     return 0.5 * math.log(2.0 / math.pi) - math.log(sigma) - 0.5 * z * z + log_scale
+
+
+def log_scale_logprior(log_scale: float, sigma: float) -> float:
+    """HalfNormal(sigma) log density of ``scale = exp(log_scale)`` plus the Jacobian ``log_scale``."""
+    return float(_log_scale_logprior(float(log_scale), float(sigma)))
 
 
 def join_theta(prior: ContinuousPrior, scale: float, bias) -> np.ndarray:
@@ -1648,11 +1653,7 @@ def _theta_logprior_1(theta, n_bias, learn_scale, bias_sigma, scale_sigma):
         b = theta[0]
         lp += -0.5 * _LOG_2PI - math.log(bias_sigma) - 0.5 * (b / bias_sigma) ** 2
     if learn_scale:
-        tau = theta[n_bias]
-        if not tau < 700.0:
-            return -math.inf
-        z = math.exp(tau) / scale_sigma
-        lp += 0.5 * math.log(2.0 / math.pi) - math.log(scale_sigma) - 0.5 * z * z + tau
+        lp += _log_scale_logprior(theta[n_bias], scale_sigma)
     return lp
 
 
