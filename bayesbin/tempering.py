@@ -807,11 +807,12 @@ def _flipped(problem, state, bits):
         m = int(problem.bit_sign[bit]) * (1 - 2 * int(w[bit]))
         A[problem.bit_col[bit], problem.rows[lo:hi]] += m * problem.levels[problem.codes[lo:hi]]
         w[bit] = 1 - w[bit]
-    fresh = state._replace(w=w, A=A, P=np.empty_like(state.P), scale=math.nan)
+    # same scale and bias: set_continuous keeps the flip table and re-derives P and loglik
+    fresh = state._replace(w=w, A=A, P=np.empty_like(state.P))
     return fk.set_continuous(problem, fresh, state.scale, state.bias)
 
 
-def profile_work(problem) -> float:
+def _profile_work(problem) -> float:
     """Rough operation count of one profile pass (every bit flipped, theta re-optimised)."""
     return (
         float(problem.n_bits)
@@ -1016,7 +1017,7 @@ def find_mode(
     groups = fk.likelihood_neutral_groups(problem)  # pairs and softmax rows, flipped jointly
     rng = np.random.default_rng(random_seed)
     if profile is None:
-        profile = profile_work(problem) <= _PROFILE_BUDGET
+        profile = _profile_work(problem) <= _PROFILE_BUDGET
     if restarts is None:
         cheap = betas.size * problem.nnz * problem.n_cols <= 1e9
         restarts = 4 if method == "anneal" or (method == "auto" and cheap) else 0
