@@ -20,10 +20,8 @@ from bayesbin.data import (
     read_idx,
 )
 from bayesbin.diagnostics import mixing_overview, summary
-from bayesbin.dmala import DiscreteLangevin, TemperedTargetWarning
 from bayesbin.estimator import BayesBinClassifier, fit
-from bayesbin.incremental import IncrementalGibbs
-from bayesbin.models import (
+from bayesbin.linear import (
     ModelSpec,
     OneVectorTrapWarning,
     binary_logistic,
@@ -31,14 +29,20 @@ from bayesbin.models import (
     get_spec,
     set_data,
 )
+from bayesbin.mode import find_mode
 from bayesbin.posterior import (
     BinaryWeights,
     bit_probabilities,
     posterior_predictive_proba,
     threshold,
 )
+from bayesbin.samplers import (
+    DiscreteLangevin,
+    IncrementalGibbs,
+    ReplicaExchange,
+    TemperedTargetWarning,
+)
 from bayesbin.sampling import sample
-from bayesbin.tempering import ReplicaExchange, find_mode
 
 try:
     __version__ = _metadata.version("bayesbin")

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from bayesbin._validation import check_choice, check_positive_int, check_x
-from bayesbin.models import binary_logistic, binary_softmax, get_spec
+from bayesbin.linear import binary_logistic, binary_softmax, get_spec
 from bayesbin.sampling import SAMPLERS, sample
 
 __all__ = ["BayesBinClassifier", "fit"]

@@ -28,13 +28,12 @@ from scipy.special import expit
 
 from bayesbin._compat import az, get_group, is_result, plot_trace
 from bayesbin._validation import check_choice, check_positive_int, check_x
+from bayesbin.linear.maths import draw_logits, softmax
 from bayesbin.posterior import (
     bit_probabilities,
-    draw_logits,
     posterior_predictive_proba,
     result_classes,
     result_spec,
-    softmax,
 )
 
 __all__ = [

@@ -6,7 +6,7 @@ and ``scale``; ``result.posterior.attrs["bayesbin_spec"]`` is the JSON of
 :meth:`bayesbin.ModelSpec.to_dict` and ``result.posterior.attrs["bayesbin_classes"]`` optionally
 the JSON list of class labels.
 
-Model maths (shared with :mod:`bayesbin.models`): ``W = w`` (encoding ``"01"``) or ``2 w - 1``
+Model maths (:mod:`bayesbin.linear.maths`): ``W = w`` (encoding ``"01"``) or ``2 w - 1``
 (``"pm1"``); softmax ``eta = scale * (x @ W) + b`` with ``W`` of shape (D, K); logistic single
 ``eta = scale * (x @ W) + b``; two-output ``eta = scale * (x @ W[1] - x @ W[0]) + b``, and
 ``P(y = 1) = sigmoid(eta)``. ``scale`` is 1 (off), the fixed float, or the draw's ``"scale"``;
@@ -32,22 +32,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
-from scipy.special import expit
 
 from bayesbin._compat import get_group, has_group, is_result
 from bayesbin._validation import check_x
-from bayesbin.models import draw_logits
+from bayesbin.linear.maths import predictive_proba_from_draws
 
 __all__ = [
     "BinaryWeights",
     "bit_probabilities",
-    "draw_logits",
     "posterior_predictive_proba",
-    "predictive_proba_from_draws",
     "result_classes",
     "result_spec",
     "select_draws",
-    "softmax",
     "threshold",
 ]
 
@@ -64,8 +60,6 @@ _SPEC_KEYS = (
     "bias",
     "scale",
 )
-# Largest float64 block (in elements) held at once by the chunked float64 predictive.
-_CHUNK_ELEMENTS = 1 << 23
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,41 +517,6 @@ def _log_posterior(result, model) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # the float64 reference predictive
 # --------------------------------------------------------------------------------------------
-
-
-def softmax(eta: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, float64: ``exp(eta - max) / sum(exp(eta - max))``."""
-    eta = np.asarray(eta, dtype=np.float64)
-    e = np.exp(eta - eta.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def predictive_proba_from_draws(
-    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: str
-) -> np.ndarray:
-    """Mean over draws of the class probabilities (float64, chunked over draws).
-
-    Parameters are as in :func:`draw_logits`.
-
-    Returns
-    -------
-    ndarray of shape (n, K), float64
-        ``mean_s softmax(eta_s)``; for logistic forms ``[1 - p, p]`` with
-        ``p = mean_s sigmoid(eta_s)``.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    n_draws = w_eff.shape[0]
-    n, k = x.shape[0], (w_eff.shape[-1] if form == "softmax" else 1)
-    chunk = max(1, _CHUNK_ELEMENTS // max(1, n * k))
-    total = np.zeros((n, k) if form == "softmax" else n)
-    for lo in range(0, n_draws, chunk):
-        hi = min(lo + chunk, n_draws)
-        eta = draw_logits(w_eff[lo:hi], bias[lo:hi], scale[lo:hi], x, form=form)
-        total += (softmax(eta) if form == "softmax" else expit(eta)).sum(axis=0)
-    mean = total / n_draws
-    if form == "softmax":
-        return mean
-    return np.stack([1.0 - mean, mean], axis=1)
 
 
 def posterior_predictive_proba(result, x, *, draws=None, spec=None) -> np.ndarray:

@@ -37,33 +37,28 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
 
 from bayesbin._compat import get_group, has_group, set_group
 from bayesbin._validation import check_positive_int
-from bayesbin.models import get_spec, is_bayesbin_model, log_posterior, model_data
+from bayesbin.linear import get_spec, is_bayesbin_model, log_posterior, model_data
+from bayesbin.mode import find_mode
+from bayesbin.samplers import DiscreteLangevin, IncrementalGibbs, ReplicaExchange
 
-__all__ = ["sample", "SAMPLERS", "build_steps", "resolve_sampler", "add_log_posterior"]
-
-SAMPLERS = ("auto", "pymc-gibbs", "incremental", "incremental+nuts", "tempering", "dmala", "nuts")
-
-
-def _incremental_available() -> bool:
-    try:
-        import bayesbin.incremental  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _dmala_available() -> bool:
-    try:
-        import bayesbin.dmala  # noqa: F401
-    except ImportError:
-        return False
-    return True
+__all__ = [
+    "sample",
+    "SAMPLERS",
+    "PRESETS",
+    "Preset",
+    "register_preset",
+    "build_steps",
+    "resolve_sampler",
+    "add_log_posterior",
+]
 
 
 def _split_vars(model: pm.Model):
@@ -78,6 +73,89 @@ def _split_vars(model: pm.Model):
     return bern, cont
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A named sampler preset: what it needs and how it builds its step methods.
+
+    Attributes
+    ----------
+    name : str
+    build : callable
+        ``build(model, bern, cont, step_kwargs) -> list of step methods`` (inside the model
+        context); ``bern`` and ``cont`` are the model's Bernoulli and other free variables.
+    needs : {"bits", "bayesbin-bits", "continuous"}
+        Bernoulli variables of any model, the Bernoulli weights of a bayesbin binary model, or
+        no Bernoulli variables at all (relaxed models).
+    own : bool
+        Whether it is one of bayesbin's own samplers (their chains start at
+        :func:`bayesbin.find_mode` by default).
+    exact_lp : bool
+        Whether its step reports the exact model log-posterior of every draw as
+        ``sample_stats["lp"]`` (otherwise it is computed after sampling).
+    """
+
+    name: str
+    build: Callable
+    needs: str
+    own: bool = False
+    exact_lp: bool = False
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def register_preset(preset: Preset) -> Preset:
+    """Add ``preset`` to :data:`PRESETS` (its name becomes a valid ``sampler=``)."""
+    if preset.needs not in ("bits", "bayesbin-bits", "continuous"):
+        raise ValueError(
+            f"needs must be 'bits', 'bayesbin-bits' or 'continuous'; got {preset.needs!r}"
+        )
+    PRESETS[preset.name] = preset
+    return preset
+
+
+def _nuts(model, bern, cont, kw):
+    return [pm.NUTS(cont, **kw)] if cont else []
+
+
+def _pymc_gibbs(model, bern, cont, kw):
+    return ([pm.NUTS(cont)] if cont else []) + [pm.BinaryGibbsMetropolis(bern, **kw)]
+
+
+def _incremental(model, bern, cont, kw):
+    return [IncrementalGibbs([model["w"], *cont], **kw)]
+
+
+def _incremental_nuts(model, bern, cont, kw):
+    return ([pm.NUTS(cont)] if cont else []) + [IncrementalGibbs([model["w"]], **kw)]
+
+
+def _tempering(model, bern, cont, kw):
+    return [ReplicaExchange([model["w"], *cont], **kw)]
+
+
+def _dmala(model, bern, cont, kw):
+    return ([pm.NUTS(cont)] if cont else []) + [DiscreteLangevin(bern, **kw)]
+
+
+for _preset in (
+    Preset("pymc-gibbs", _pymc_gibbs, "bits"),
+    Preset("incremental", _incremental, "bayesbin-bits", own=True, exact_lp=True),
+    Preset("incremental+nuts", _incremental_nuts, "bayesbin-bits", own=True),
+    Preset("tempering", _tempering, "bayesbin-bits", own=True, exact_lp=True),
+    Preset("dmala", _dmala, "bits", own=True),
+    Preset("nuts", _nuts, "continuous"),
+):
+    register_preset(_preset)
+del _preset
+
+SAMPLERS = ("auto", *PRESETS)
+
+
+def _is_binary_bayesbin(model) -> bool:
+    return is_bayesbin_model(model) and get_spec(model).relaxed is None
+
+
 def resolve_sampler(model: pm.Model, sampler: str = "auto") -> str:
     """Name of the preset ``sampler="auto"`` (or an explicit name) resolves to for ``model``.
 
@@ -86,39 +164,31 @@ def resolve_sampler(model: pm.Model, sampler: str = "auto") -> str:
     ValueError
         For an unknown preset, or one that cannot sample ``model`` (e.g. ``"nuts"`` on bits).
     """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {list(SAMPLERS)}; got {sampler!r}")
+    if sampler != "auto" and sampler not in PRESETS:
+        raise ValueError(f"sampler must be one of {['auto', *PRESETS]}; got {sampler!r}")
     bern, _ = _split_vars(model)
-    relaxed = is_bayesbin_model(model) and get_spec(model).relaxed is not None
     if sampler == "auto":
         if not bern:
             return "nuts"
-        if is_bayesbin_model(model) and not relaxed and _incremental_available():
+        if _is_binary_bayesbin(model):
             return "incremental"
         return "pymc-gibbs"
-    if sampler == "nuts" and bern:
+    needs = PRESETS[sampler].needs
+    if needs == "continuous" and bern:
         raise ValueError(
-            "sampler='nuts' needs continuous weights: build the model with relaxed=True, or use "
-            "sampler='pymc-gibbs' / 'incremental' for binary weights"
+            f"sampler={sampler!r} needs continuous weights: build the model with relaxed=True, or "
+            "use sampler='pymc-gibbs' / 'incremental' for binary weights"
         )
-    if (
-        sampler in ("pymc-gibbs", "dmala", "incremental", "incremental+nuts", "tempering")
-        and not bern
-    ):
+    if needs != "continuous" and not bern:
         raise ValueError(
             f"sampler={sampler!r} samples Bernoulli weights but the model has none "
             "(relaxed model?); use sampler='nuts'"
         )
-    if sampler.startswith("incremental") or sampler == "tempering":
-        if not is_bayesbin_model(model):
-            raise ValueError(
-                f"sampler={sampler!r} needs a model built by bayesbin.binary_logistic or "
-                "bayesbin.binary_softmax"
-            )
-        if not _incremental_available():  # pragma: no cover
-            raise ValueError("the incremental sampler is not available in this installation")
-    if sampler == "dmala" and not _dmala_available():  # pragma: no cover
-        raise ValueError("the DMALA sampler is not available in this installation")
+    if needs == "bayesbin-bits" and not is_bayesbin_model(model):
+        raise ValueError(
+            f"sampler={sampler!r} needs a model built by bayesbin.binary_logistic or "
+            "bayesbin.binary_softmax"
+        )
     return sampler
 
 
@@ -140,36 +210,9 @@ def build_steps(model: pm.Model, sampler: str = "auto", step_kwargs: dict | None
     steps : list of step methods (empty list: let PyMC assign).
     """
     preset = resolve_sampler(model, sampler)
-    step_kwargs = dict(step_kwargs or {})
     bern, cont = _split_vars(model)
-    steps = []
     with model:
-        if preset == "nuts":
-            return preset, [pm.NUTS(cont, **step_kwargs)] if cont else []
-        if preset == "pymc-gibbs":
-            if cont:
-                steps.append(pm.NUTS(cont))
-            steps.append(pm.BinaryGibbsMetropolis(bern, **step_kwargs))
-        elif preset == "incremental":
-            from bayesbin.incremental import IncrementalGibbs
-
-            steps.append(IncrementalGibbs([model["w"], *cont], **step_kwargs))
-        elif preset == "incremental+nuts":
-            from bayesbin.incremental import IncrementalGibbs
-
-            if cont:
-                steps.append(pm.NUTS(cont))
-            steps.append(IncrementalGibbs([model["w"]], **step_kwargs))
-        elif preset == "tempering":
-            from bayesbin.tempering import ReplicaExchange
-
-            steps.append(ReplicaExchange([model["w"], *cont], **step_kwargs))
-        elif preset == "dmala":
-            from bayesbin.dmala import DiscreteLangevin
-
-            if cont:
-                steps.append(pm.NUTS(cont))
-            steps.append(DiscreteLangevin(bern, **step_kwargs))
+        steps = PRESETS[preset].build(model, bern, cont, dict(step_kwargs or {}))
     return preset, steps
 
 
@@ -188,7 +231,7 @@ def _describe_steps(steps, model: pm.Model) -> list[dict]:
 def add_log_posterior(result, model: pm.Model) -> None:
     """Write the exact model log-posterior per draw into ``sample_stats["lp"]`` (in place).
 
-    Vectorised numpy for bayesbin models (:func:`bayesbin.models.log_posterior`), one compiled
+    Vectorised numpy for bayesbin models (:func:`bayesbin.linear.log_posterior`), one compiled
     ``model.compile_logp()`` call per draw otherwise.
     """
     import xarray as xr
@@ -234,10 +277,10 @@ def add_log_posterior(result, model: pm.Model) -> None:
 def _step_lp_is_exact(result, preset: str) -> bool:
     """Whether ``sample_stats["lp"]`` already is the exact model log-posterior of every draw.
 
-    True for the ``"incremental"`` preset: one step owns every free variable and reports the
-    exact log-posterior of the point it returns (tested against the model's logp).
+    True for presets whose one step owns every free variable and reports the exact
+    log-posterior of the point it returns (tested against the model's logp).
     """
-    if preset not in ("incremental", "tempering") or not has_group(result, "sample_stats"):
+    if not PRESETS[preset].exact_lp or not has_group(result, "sample_stats"):
         return False
     stats = get_group(result, "sample_stats")
     return "lp" in stats and bool(np.all(np.isfinite(stats["lp"].values)))
@@ -254,9 +297,6 @@ def _compact_bits(result, bern_names) -> None:
         set_group(result, "posterior", post)
 
 
-_OWN_SAMPLERS = ("incremental", "incremental+nuts", "tempering", "dmala")
-
-
 def _resolve_start(model, preset: str, start, kwargs: dict, random_seed) -> dict:
     """Fill ``kwargs["initvals"]`` according to ``start``; return a JSON-able record of it."""
     if isinstance(start, dict):
@@ -266,13 +306,11 @@ def _resolve_start(model, preset: str, start, kwargs: dict, random_seed) -> dict
         return {"kind": "given"}
     if not isinstance(start, str) or start not in ("auto", "mode", "model"):
         raise ValueError(f"start must be 'auto', 'mode', 'model' or a dict; got {start!r}")
-    binary = (
-        is_bayesbin_model(model) and get_spec(model).relaxed is None and _incremental_available()
-    )
+    binary = _is_binary_bayesbin(model)
     if start == "auto":
         if "initvals" in kwargs:
             return {"kind": "given"}
-        start = "mode" if binary and preset in _OWN_SAMPLERS else "model"
+        start = "mode" if binary and PRESETS[preset].own else "model"
     if start == "model":
         return {"kind": "given" if "initvals" in kwargs else "model"}
     if "initvals" in kwargs:
@@ -282,8 +320,6 @@ def _resolve_start(model, preset: str, start, kwargs: dict, random_seed) -> dict
             "start='mode' needs a model built by bayesbin.binary_logistic or "
             "bayesbin.binary_softmax with Bernoulli weights"
         )
-    from bayesbin.tempering import find_mode
-
     t0 = time.process_time()
     mode = find_mode(model, random_seed=_derived_seed(random_seed))
     kwargs["initvals"] = dict(mode)

@@ -30,8 +30,8 @@ import time
 import numba
 import numpy as np
 
-from bayesbin import _popcount
 from bayesbin.bits import PackedClassifier, PackedEnsemble, PackedInput, pack_bits
+from bayesbin.bits import kernels as _popcount
 
 __all__ = ["main"]
 

@@ -1,4 +1,4 @@
-"""Benchmark: DMALA (bayesbin.dmala.DiscreteLangevin) on MNIST56 and full MNIST.
+"""Benchmark: DMALA (bayesbin.DiscreteLangevin) on MNIST56 and full MNIST.
 
 Run from the repository root::
 
@@ -51,7 +51,7 @@ from scipy.special import log_expit  # noqa: E402
 
 import bayesbin  # noqa: E402
 from bayesbin._compat import az  # noqa: E402
-from bayesbin.dmala import DiscreteLangevin, TemperedTargetWarning  # noqa: E402
+from bayesbin.samplers import DiscreteLangevin, TemperedTargetWarning  # noqa: E402
 
 __all__ = ["main"]
 

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import pymc as pm  # noqa: E402
 
 import bayesbin  # noqa: E402
-from bayesbin.incremental import IncrementalGibbs  # noqa: E402
+from bayesbin.samplers import IncrementalGibbs  # noqa: E402
 
 __all__ = ["main"]
 

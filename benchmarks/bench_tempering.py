@@ -52,8 +52,8 @@ import pymc as pm  # noqa: E402
 
 import bayesbin  # noqa: E402
 from bayesbin._compat import az  # noqa: E402
-from bayesbin.incremental import IncrementalGibbs  # noqa: E402
-from bayesbin.tempering import ReplicaExchange, find_mode  # noqa: E402
+from bayesbin.mode import find_mode  # noqa: E402
+from bayesbin.samplers import IncrementalGibbs, ReplicaExchange  # noqa: E402
 
 __all__ = ["main"]
 

@@ -12,7 +12,7 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))  # for `import exact`
+sys.path.insert(0, str(HERE))  # for `import helpers` (shared test helpers)
 
 os.environ.setdefault("BAYESBIN_FAST", "1")
 warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")

@@ -10,6 +10,7 @@ import pytest
 from scipy.special import expit
 
 from bayesbin._compat import to_idata
+from bayesbin.linear.maths import softmax
 from bayesbin.posterior import (
     BinaryWeights,
     bit_probabilities,
@@ -17,7 +18,6 @@ from bayesbin.posterior import (
     result_classes,
     result_spec,
     select_draws,
-    softmax,
     threshold,
 )
 
@@ -317,12 +317,12 @@ def test_posterior_predictive_relaxed_uses_real_weights(rng):
 
 
 def test_posterior_predictive_chunking(rng, monkeypatch):
-    import bayesbin.posterior as post
+    import bayesbin.linear.maths as maths
 
     res = make_result(rng, "softmax", d=5, k=3, draws=30, bias=True)
     x = rng.normal(size=(8, 5))
     full = posterior_predictive_proba(res, x)
-    monkeypatch.setattr(post, "_CHUNK_ELEMENTS", 50)  # forces 2 draws per chunk
+    monkeypatch.setattr(maths, "_CHUNK_ELEMENTS", 50)  # forces 2 draws per chunk
     np.testing.assert_allclose(posterior_predictive_proba(res, x), full, atol=1e-15)
 
 

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pymc as pm
 import pytest
-from exact import assert_bits_match_exact, bit_draws, enumerate_posterior
+from helpers import assert_bits_match_exact, bit_draws, enumerate_posterior
 
 import bayesbin
-from bayesbin.models import get_spec, log_posterior
+from bayesbin.linear import get_spec, log_posterior
 from bayesbin.sampling import resolve_sampler
 
 ALPHA = 1e-3

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bayesbin
-from bayesbin.models import get_spec, log_posterior, set_data
+from bayesbin.linear import get_spec, log_posterior, set_data
 
 
 def _point(model, w, b=None, s=None):

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from exact import (
+from helpers import (
     assert_bits_match_exact,
     bit_draws,
     enumerate_posterior,
@@ -17,9 +17,9 @@ from exact import (
 from scipy import stats
 
 import bayesbin
-from bayesbin import _flipkernel as fk
-from bayesbin.incremental import IncrementalGibbs, model_problem
-from bayesbin.tempering import ReplicaExchange
+from bayesbin.samplers import IncrementalGibbs, ReplicaExchange
+from bayesbin.samplers import kernels as fk
+from bayesbin.samplers.adapter import model_problem
 
 SEED = sum(ord(c) for c in "test_group_moves")
 ALPHA_TEST = 1e-3  # family-wise level of every statistical test in this file

@@ -10,18 +10,14 @@ import cloudpickle
 import numpy as np
 import pymc as pm
 import pytest
-from exact import assert_bits_match_exact, enumerate_posterior
+from helpers import assert_bits_match_exact, enumerate_posterior
 from pymc.step_methods.compound import Competence
 from scipy import stats
 from scipy.special import expit, log_expit
 
 import bayesbin
-from bayesbin.dmala import (
-    DiscreteLangevin,
-    TemperedTargetWarning,
-    dmala_flip_logits,
-    dmala_step,
-)
+from bayesbin.samplers import DiscreteLangevin, TemperedTargetWarning
+from bayesbin.samplers.kernels import dmala_flip_logits, dmala_step
 
 SEED = sum(ord(c) for c in "test_dmala")
 ALPHA_TEST = 1e-3  # family-wise significance level of every statistical test here

@@ -1,4 +1,4 @@
-"""Tests for tempering: ReplicaExchange (exactness, mixing, chains), find_mode, pair moves."""
+"""Tests for ReplicaExchange: swap maths, ladder, exactness, mixing, chains, pair moves."""
 
 from __future__ import annotations
 
@@ -8,30 +8,25 @@ import warnings
 
 import numpy as np
 import pytest
-from exact import (
+from helpers import (
+    N_BLOCK,
     assert_bits_match_exact,
     assert_mean_matches,
     bit_draws,
+    double_well_model,
     enumerate_posterior,
     grid_posterior,
+    level_data,
     sample_with_steps,
-    to_point_values,
 )
-from pymc.initial_point import make_initial_point_fn
 from pymc.step_methods.compound import Competence
-from scipy import optimize
 
 import bayesbin
-from bayesbin import _flipkernel as fk
-from bayesbin.incremental import IncrementalGibbs, model_problem
-from bayesbin.models import get_spec
-from bayesbin.tempering import (
-    ReplicaExchange,
-    _respace,
-    default_ladder,
-    find_mode,
-    swap_log_accept,
-)
+from bayesbin.linear import get_spec
+from bayesbin.samplers import IncrementalGibbs, ReplicaExchange
+from bayesbin.samplers import kernels as fk
+from bayesbin.samplers.adapter import model_problem
+from bayesbin.samplers.kernels import default_ladder, respace_ladder, swap_log_accept
 
 SEED = sum(ord(c) for c in "test_tempering")
 ALPHA_TEST = 1e-3  # family-wise level of every statistical test in this file
@@ -44,14 +39,6 @@ def _quiet():
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         yield
-
-
-def _data(n, d, k, seed, levels=4, step=0.35, density=0.7):
-    r = np.random.default_rng(seed)
-    x = r.integers(1, levels + 1, size=(n, d)) * step
-    x[r.random((n, d)) > density] = 0.0
-    y = r.integers(0, k, n)
-    return x, y
 
 
 def _free_vars(model):
@@ -92,7 +79,7 @@ def _run_steps(step, model, *, draws, tune, chains=2, seed=SEED):
 def test_swap_ratio_is_the_extended_target_ratio():
     """exp(swap_log_accept) equals the ratio of prod_r pi_{beta_r} after/before the exchange."""
     rng = np.random.default_rng(SEED)
-    x, y = _data(30, 3, 3, SEED)
+    x, y = level_data(30, 3, 3, SEED)
     model = bayesbin.binary_softmax(x, y, 3, bias=True, scale=True, prior_p=0.3)
     logp = model.compile_logp()
     loglik = model.compile_logp(vars=model.observed_RVs)
@@ -122,7 +109,7 @@ def test_swap_ratio_is_the_extended_target_ratio():
 
 def test_pair_flip_leaves_likelihood_cache_bitwise_unchanged():
     rng = np.random.default_rng(SEED + 1)
-    x, y = _data(40, 5, 2, SEED + 1)
+    x, y = level_data(40, 5, 2, SEED + 1)
     prior = rng.uniform(0.2, 0.8, size=(2, 5))
     for encoding in ("01", "pm1"):
         model = bayesbin.binary_logistic(
@@ -156,16 +143,16 @@ def test_pair_flip_leaves_likelihood_cache_bitwise_unchanged():
     )
 
 
-def test_default_ladder_and_respace():
+def test_default_ladder_andrespace_ladder():
     b = default_ladder(4, 25)
     assert b[0] == 1.0 and np.all(np.diff(b) < 0)
     np.testing.assert_allclose(np.diff(np.log(b)), -2.38 / 5.0)
     np.testing.assert_allclose(default_ladder(3, 10, beta_min=0.25), [1.0, 0.5, 0.25])
     # equal rejections keep the ladder's cumulative barrier equally spaced
     betas = np.array([1.0, 0.6, 0.3, 0.1])
-    np.testing.assert_allclose(_respace(betas, np.array([0.2, 0.2, 0.2])), betas)
+    np.testing.assert_allclose(respace_ladder(betas, np.array([0.2, 0.2, 0.2])), betas)
     # a hard top pair pulls the interior temperatures towards it
-    new = _respace(betas, np.array([0.6, 0.1, 0.1]))
+    new = respace_ladder(betas, np.array([0.6, 0.1, 0.1]))
     assert new[0] == 1.0 and new[-1] == 0.1
     assert new[1] > 0.6 and new[2] > 0.3
     # the new nodes sit at equal steps of the piecewise-linear cumulative rejection
@@ -180,7 +167,7 @@ def test_default_ladder_and_respace():
 
 @pytest.mark.parametrize(("mode", "scan"), [("gibbs", "random"), ("metropolis", "systematic")])
 def test_exact_softmax_bits(mode, scan):
-    x, y = _data(14, 3, 3, SEED + 2)
+    x, y = level_data(14, 3, 3, SEED + 2)
     model = bayesbin.binary_softmax(x, y, 3, scale=0.8, prior_p=0.4)
     states, probs = enumerate_posterior(model)
     idata = _sample(
@@ -202,7 +189,7 @@ def test_exact_softmax_bits(mode, scan):
 
 def test_exact_jointly_with_bias_and_scale():
     """Two-output ±1 model, step owns (w, b, scale): bits and grid-integrated b, scale."""
-    x, y = _data(24, 2, 2, SEED + 3)
+    x, y = level_data(24, 2, 2, SEED + 3)
     model = bayesbin.binary_logistic(
         x,
         y,
@@ -234,20 +221,6 @@ def test_exact_jointly_with_bias_and_scale():
 # A deliberately bimodal posterior: plain single-site Gibbs is stuck, replica exchange is not
 # ----------------------------------------------------------------------------------------------
 
-N_BLOCK = 40  # rows per well; the barrier is N_BLOCK * 0.434 nats deep
-
-
-def _double_well_model():
-    """Two wells: features (0, 1) and (2, 3) are duplicated columns on disjoint row blocks with
-    balanced labels, ±1 weights, no bias. The likelihood of a block depends on W_a + W_b and is
-    best at 0, so (w_a, w_b) in {(1, 0), (0, 1)} are the modes of a well and (0, 0), (1, 1) are
-    barriers ~17 nats lower. Four equally probable modes."""
-    n = 2 * N_BLOCK
-    x = np.zeros((n, 4))
-    x[:N_BLOCK, 0:2] = 1.0
-    x[N_BLOCK:, 2:4] = 1.0
-    y = np.tile([0, 1], n // 2)
-    return bayesbin.binary_logistic(x, y, form="single", encoding="pm1")
 
 
 def _well_labels(w):
@@ -276,7 +249,7 @@ def _max_barrier_entry_prob(model):
 
 
 def test_double_well_gibbs_is_stuck_and_replica_exchange_mixes():
-    model = _double_well_model()
+    model = double_well_model()
     states, probs = enumerate_posterior(model)
     draws, tune, chains = 2000, 200, 2
     # Plain Gibbs: each switch needs an entry into a barrier, i.e. a flip out of a mode, which a
@@ -355,7 +328,7 @@ def test_pair_moves_exact_and_mixing():
 
 
 def test_pair_moves_argument():
-    x, y = _data(20, 3, 2, SEED + 4)
+    x, y = level_data(20, 3, 2, SEED + 4)
     sm = bayesbin.binary_softmax(x, y, 2)
     with sm:
         assert IncrementalGibbs([sm["w"]]).pair_moves  # softmax rows (test_group_moves.py)
@@ -378,7 +351,7 @@ def test_pair_moves_argument():
 
 @pytest.fixture(scope="module")
 def chain_model():
-    x, y = _data(30, 3, 3, SEED + 5)
+    x, y = level_data(30, 3, 3, SEED + 5)
     return bayesbin.binary_softmax(x, y, 3, bias=True, scale=True)
 
 
@@ -437,14 +410,14 @@ def test_ladder_and_proposals_frozen_after_tuning(chain_model):
     assert not np.array_equal(step.betas, step._betas0)  # adapted
     step.stop_tuning()
     betas = step.betas
-    chols = [t._chol.copy() for t in step._tuners]
-    lams = [t._log_lambda for t in step._tuners]
+    chols = [t.chol.copy() for t in step._tuners]
+    lams = [t.log_lambda for t in step._tuners]
     for _ in range(30):
         pt, _ = step.step(pt)
     np.testing.assert_array_equal(step.betas, betas)
     for t, c, lam in zip(step._tuners, chols, lams, strict=True):
-        np.testing.assert_array_equal(t._chol, c)
-        assert t._log_lambda == lam
+        np.testing.assert_array_equal(t.chol, c)
+        assert t.log_lambda == lam
     step.reset_tuning()
     assert step._replicas is None and np.array_equal(step.betas, step._betas0)
     state = step.sampling_state
@@ -497,238 +470,6 @@ def test_competence_and_bad_arguments(chain_model):
         step = ReplicaExchange(_free_vars(model), betas=[1.0, 0.2])
         assert "swap_accept_0" in step.stats_dtypes_shapes
         assert "swap_accept_1" not in step.stats_dtypes_shapes
-    relaxed = bayesbin.binary_softmax(*_data(10, 2, 2, 0), 2, relaxed=True)
+    relaxed = bayesbin.binary_softmax(*level_data(10, 2, 2, 0), 2, relaxed=True)
     with relaxed, pytest.raises(ValueError, match="relaxed"):
         ReplicaExchange([relaxed["w"]])
-
-
-# ----------------------------------------------------------------------------------------------
-# find_mode
-# ----------------------------------------------------------------------------------------------
-
-
-def _enumerated_map(model):
-    states, probs = enumerate_posterior(model)
-    best = probs.max()
-    logp = model.compile_logp()
-    i = int(np.argmax(probs))
-    pt = dict(model.initial_point(), w=states[i].reshape(get_spec(model).weight_shape))
-    return states[probs >= best * (1 - 1e-9)], float(logp(pt))
-
-
-@pytest.mark.parametrize("which", ["softmax", "double_well", "two_output_prior"])
-def test_find_mode_finds_enumerated_map(which):
-    if which == "softmax":
-        x, y = _data(20, 3, 3, SEED + 7)
-        model = bayesbin.binary_softmax(x, y, 3, scale=0.8, prior_p=0.4)
-    elif which == "double_well":
-        model = _double_well_model()
-    else:
-        x, y = _data(30, 5, 2, SEED + 8)
-        prior = np.random.default_rng(SEED).uniform(0.2, 0.8, size=(2, 5))
-        model = bayesbin.binary_logistic(x, y, form="two_output", prior_p=prior)
-    argmaxes, lp_map = _enumerated_map(model)
-    for method in ("anneal", "auto"):
-        mode = find_mode(model, method=method, n_sweeps=100, restarts=4, random_seed=SEED)
-        assert set(mode) == {"w"}
-        assert mode["w"].dtype == np.int64 and mode["w"].shape == get_spec(model).weight_shape
-        assert any(np.array_equal(mode["w"].reshape(-1), s) for s in argmaxes)
-        assert mode.logp == pytest.approx(lp_map, abs=1e-9)
-        assert max(mode.restart_logps) == mode.logp
-        assert len(mode.restart_logps) == len(mode.candidates)
-        n_anneal = sum(c.startswith("anneal ") and c[7:].isdigit() for c in mode.candidates)
-        assert n_anneal == 4
-        # auto adds the relaxed candidates and one warm annealing run from the best of them
-        assert ("anneal from relax" in mode.candidates) == (method == "auto")
-        assert (len(mode.candidates) > 5) == (method == "auto")
-
-
-def test_find_mode_with_bias_and_scale_matches_enumeration_and_optimiser():
-    """MAP over (w, b, log scale): enumerate w, optimise (b, log scale) for each w (scipy)."""
-    x, y = _data(30, 3, 2, SEED + 9)
-    model = bayesbin.binary_logistic(
-        x, y, form="two_output", encoding="pm1", bias=True, scale=True, prior_p=0.4
-    )
-    logp = model.compile_logp()
-    base = dict(model.initial_point())
-    best = (-np.inf, None)
-    for bits in itertools.product((0, 1), repeat=6):
-        w = np.array(bits).reshape(2, 3)
-
-        def neg(t, w=w):
-            return -float(logp(dict(base, w=w, b=np.asarray(t[0]), scale_log__=np.asarray(t[1]))))
-
-        res = optimize.minimize(
-            neg,
-            [0.0, 0.0],
-            method="Nelder-Mead",
-            options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 4000},
-        )
-        if -res.fun > best[0]:
-            best = (-res.fun, w)
-    mode = find_mode(model, n_sweeps=100, restarts=3, random_seed=SEED)
-    assert set(mode) == {"w", "b", "scale"}
-    np.testing.assert_array_equal(mode["w"], best[1])
-    assert mode.logp >= best[0] - 1e-7
-    # logp is the model's log density at the returned point (value space)
-    pt = to_point_values(model, dict(mode))
-    assert float(logp(pt)) == pytest.approx(mode.logp, abs=1e-9)
-    # PyMC's initvals machinery maps it to exactly that start point
-    ip = make_initial_point_fn(model=model, overrides=mode, jitter_rvs=set())(SEED)
-    for name, value in pt.items():
-        np.testing.assert_allclose(ip[name], value, rtol=0, atol=1e-12)
-
-
-def test_find_mode_starts_chains():
-    x, y = _data(40, 4, 2, SEED + 10)
-    model = bayesbin.binary_logistic(x, y, form="two_output", bias=True)
-    mode = find_mode(model, n_sweeps=60, restarts=2, random_seed=1)
-    idata = bayesbin.sample(
-        model,
-        sampler="incremental",
-        draws=20,
-        tune=0,
-        chains=2,
-        cores=1,
-        random_seed=1,
-        progressbar=False,
-        initvals=mode,
-    )
-    lp = idata.sample_stats["lp"].values
-    assert np.all(lp <= mode.logp + 1e-9)  # nothing beats the mode
-
-
-def test_find_mode_on_mnist56_beats_chains_from_the_initial_point():
-    """The MNIST56 two-output posterior (the fit defaults: bias and learned scale) has many
-    isolated local modes (single flips cost tens to hundreds of nats); chains from PyMC's
-    initial point settle in one of them. Measured (benchmarks/bench_mnist56.py): find_mode's
-    default reaches a mode 40+ nats above the best draw of such chains; every one of its
-    relaxed candidates starts the profile search from a deterministic rounding, so this is not
-    a matter of luck."""
-    x, y = bayesbin.load_mnist56("train")
-    model = bayesbin.binary_logistic(x, y, form="two_output", bias=True, scale=True)
-    mode = find_mode(model, method="relax", random_seed=SEED)
-    assert all(c.startswith("relax") for c in mode.candidates)
-    idata = bayesbin.sample(
-        model,
-        sampler="incremental",
-        draws=200,
-        tune=100,
-        chains=2,
-        cores=1,
-        random_seed=SEED,
-        progressbar=False,
-        start="model",
-    )
-    best_draw = float(idata.sample_stats["lp"].max())
-    assert mode.logp >= best_draw - 1e-9, (mode.logp, best_draw)
-    # the reported logp is the model's own log density at the returned point
-    pt = to_point_values(model, dict(mode))
-    assert float(model.compile_logp()(pt)) == pytest.approx(mode.logp, abs=1e-6)
-
-
-def test_profile_search_result_is_a_profile_local_optimum():
-    """No single flip (nor pair swap) of find_mode's result gains once b and log scale are
-    re-optimised for it (scipy on the model's own logp): the contract of the profile search."""
-    x, y = _data(80, 4, 2, SEED + 12)
-    model = bayesbin.binary_logistic(x, y, form="two_output", bias=True, scale=True)
-    mode = find_mode(model, method="relax", profile=True, random_seed=SEED)
-    logp = model.compile_logp()
-    base = dict(model.initial_point())
-
-    def best_theta_logp(w):
-        def neg(t):
-            return -float(logp(dict(base, w=w, b=np.asarray(t[0]), scale_log__=np.asarray(t[1]))))
-
-        start = [float(mode["b"]), np.log(mode["scale"])]
-        res = optimize.minimize(
-            neg, start, method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12}
-        )
-        return -res.fun
-
-    assert best_theta_logp(mode["w"]) == pytest.approx(mode.logp, abs=1e-6)
-    w0 = mode["w"].copy()
-    for k in range(w0.size):
-        w = w0.reshape(-1).copy()
-        w[k] = 1 - w[k]
-        assert best_theta_logp(w.reshape(w0.shape)) <= mode.logp + 1e-6, k
-    for j in range(w0.shape[1]):
-        if w0[0, j] != w0[1, j]:
-            w = w0.copy()
-            w[:, j] = 1 - w[:, j]
-            assert best_theta_logp(w) <= mode.logp + 1e-6, j
-
-
-def test_round_relaxed_in_effective_space():
-    x, y = _data(30, 3, 2, SEED + 13)
-    model = bayesbin.binary_logistic(x, y, form="two_output", prior_p=[[0.3] * 3, [0.6] * 3])
-    from bayesbin.tempering import _round_relaxed
-
-    problem, _ = model_problem(model, own_bias=False, own_scale=False)
-    pairs = fk.likelihood_neutral_pairs(problem)
-    # bits (w0[0..2], w1[0..2]); effective u1 - u0 = 0.9 -> +1, -0.7 -> -1, 0.2 -> 0
-    u = np.array([0.05, 0.8, 0.5, 0.95, 0.1, 0.7])
-    w = _round_relaxed(problem, pairs, u)
-    # feature 2 rounds to 0: the prior favours (0, 0) (logit 0.3 + logit 0.6 < 0)
-    np.testing.assert_array_equal(w, [0, 1, 0, 1, 0, 0])
-
-
-def test_find_mode_bad_arguments():
-    x, y = _data(20, 3, 2, SEED + 11)
-    model = bayesbin.binary_softmax(x, y, 2, bias=True)
-    with pytest.raises(ValueError, match="schedule"):
-        find_mode(model, schedule="cosine")
-    with pytest.raises(ValueError, match="schedule"):
-        find_mode(model, schedule=[0.1, -1.0])
-    with pytest.raises(ValueError, match="n_sweeps"):
-        find_mode(model, schedule=[0.1, 1.0], n_sweeps=5)
-    with pytest.raises(ValueError, match="n_sweeps"):
-        find_mode(model, n_sweeps=0)
-    with pytest.raises(ValueError, match="beta_start"):
-        find_mode(model, beta_start=2.0, beta_end=1.0)
-    with pytest.raises(ValueError, match="restarts"):
-        find_mode(model, method="anneal", restarts=0)
-    with pytest.raises(ValueError, match="restarts"):
-        find_mode(model, restarts=-1)
-    with pytest.raises(ValueError, match="method"):
-        find_mode(model, method="greedy")
-    with pytest.raises(ValueError, match="scales"):
-        find_mode(model, scales=[2.0])  # the model has a fixed scale
-    scaled = bayesbin.binary_softmax(x, y, 2, scale=True)
-    with pytest.raises(ValueError, match="scales"):
-        find_mode(scaled, scales=[0.5, -1.0])
-    with pytest.raises(ValueError, match="profile"):
-        find_mode(model, profile="yes")
-    with pytest.raises(ValueError, match="relax_maxiter"):
-        find_mode(model, relax_maxiter=0)
-    with pytest.raises(ValueError, match="init"):
-        find_mode(model, init={"v": 1})
-    with pytest.raises(ValueError, match="init"):
-        find_mode(model, init={"w": np.full((3, 2), 2)})
-    with pytest.raises(ValueError, match="scale"):
-        find_mode(model, init={"scale": 1.0})
-    with pytest.raises(TypeError, match="init"):
-        find_mode(model, init=[1, 2])
-    relaxed = bayesbin.binary_softmax(x, y, 2, relaxed=True)
-    with pytest.raises(ValueError, match="relaxed"):
-        find_mode(relaxed)
-    # a start given by init is used (a zero-length schedule is not allowed; one cold sweep is)
-    w0 = np.zeros((3, 2), dtype=int)
-    m = find_mode(model, schedule=[50.0], init={"w": w0, "b": [0.1, -0.1]}, restarts=1)
-    assert m.logp >= float(
-        model.compile_logp()(dict(model.initial_point(), w=w0, b=np.array([0.1, -0.1])))
-    )
-
-
-def test_newton_objective_rejects_a_log_scale_beyond_exp_range():
-    """A wild Newton trial step (log scale 800) must score -inf, not overflow (it did, in an
-    annealing restart of notebook 01's fast mode)."""
-    from bayesbin.tempering import _objective
-
-    x, y = _data(30, 3, 2, SEED + 14)
-    model = bayesbin.binary_logistic(x, y, form="two_output", bias=True, scale=True)
-    problem, prior = model_problem(model, own_bias=True, own_scale=True)
-    state = fk.init(problem, np.zeros(6, np.uint8), 1.0, np.zeros(1))
-    for theta in ([0.0, 800.0], [0.0, np.inf], [np.nan, 0.0]):
-        assert _objective(problem, prior, state.A, np.array(theta), 1.0, state.bias) == -np.inf
-    assert np.isfinite(_objective(problem, prior, state.A, np.array([0.1, 0.2]), 1.0, state.bias))

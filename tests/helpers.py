@@ -1,4 +1,4 @@
-"""Exact-posterior test kit: enumerate all 2^k bit states and test samples against them.
+"""Shared test helpers: the exact-posterior kit (enumerate all 2^k bit states) and tiny models.
 
 Tolerances come from Monte Carlo standard errors (ESS from ArviZ), with a fixed family-wise alpha
 (Bonferroni over bits), never from a tuned seed.
@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
+import bayesbin
 from bayesbin._compat import az
 
 __all__ = [
@@ -294,3 +295,28 @@ def sample_with_steps(model, make_steps, *, draws, tune, seed, chains=2, cores=1
             compute_convergence_checks=False,
             **kwargs,
         )
+
+
+N_BLOCK = 40  # rows per well; the barrier is N_BLOCK * 0.434 nats deep
+
+
+def level_data(n, d, k, seed, levels=4, step=0.35, density=0.7):
+    """x with a few nonzero levels (density ``density``) and random labels in 0..k-1."""
+    r = np.random.default_rng(seed)
+    x = r.integers(1, levels + 1, size=(n, d)) * step
+    x[r.random((n, d)) > density] = 0.0
+    y = r.integers(0, k, n)
+    return x, y
+
+
+def double_well_model():
+    """Two wells: features (0, 1) and (2, 3) are duplicated columns on disjoint row blocks with
+    balanced labels, ±1 weights, no bias. The likelihood of a block depends on W_a + W_b and is
+    best at 0, so (w_a, w_b) in {(1, 0), (0, 1)} are the modes of a well and (0, 0), (1, 1) are
+    barriers ~17 nats lower. Four equally probable modes."""
+    n = 2 * N_BLOCK
+    x = np.zeros((n, 4))
+    x[:N_BLOCK, 0:2] = 1.0
+    x[N_BLOCK:, 2:4] = 1.0
+    y = np.tile([0, 1], n // 2)
+    return bayesbin.binary_logistic(x, y, form="single", encoding="pm1")

@@ -27,7 +27,8 @@ from bayesbin.bits import (
     to_bits,
     unpack_bits,
 )
-from bayesbin.posterior import posterior_predictive_proba, softmax, threshold
+from bayesbin.linear.maths import softmax
+from bayesbin.posterior import posterior_predictive_proba, threshold
 
 PROPS = settings(max_examples=60, deadline=None, derandomize=True)
 FORMS = ["softmax", "single", "two_output"]

@@ -32,132 +32,24 @@ Examples
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
 from bayesbin._validation import check_choice, check_labels, check_prior_p, check_x
+from bayesbin.linear.spec import ModelSpec, attach_spec, get_spec
 
 __all__ = [
-    "ModelSpec",
     "OneVectorTrapWarning",
     "binary_logistic",
     "binary_softmax",
-    "get_spec",
-    "is_bayesbin_model",
     "set_data",
     "model_data",
-    "log_posterior",
-    "draw_logits",
 ]
-
-_SPEC_ATTR = "_bayesbin_spec"
-
 
 class OneVectorTrapWarning(UserWarning):
     """The single-vector {0,1} logistic model without bias cannot predict P(y=1) < 0.5."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a bayesbin builder made; read by samplers, posterior tools and the estimator.
-
-    Attributes
-    ----------
-    family : {"logistic", "softmax"}
-    form : {"single", "two_output", "softmax"}
-    likelihood : {"bernoulli", "categorical", "multinomial"}
-    encoding : {"01", "pm1"}
-        Effective weight ``W = w`` or ``W = 2 w - 1``.
-    n_features : int
-        D, the number of inputs.
-    n_classes : int
-        K (2 for the logistic models).
-    weight_shape : tuple of int
-        Shape of ``w``: (D,), (2, D) or (D, K).
-    weight_dims : tuple of str
-        Named dims of ``w``.
-    prior_p : ndarray of shape ``weight_shape``
-        Bernoulli prior probabilities of ``w = 1`` (unused when relaxed).
-    bias : bool
-        Whether a learned bias ``b`` (scalar for logistic, (K,) for softmax) is in the model.
-    bias_sigma : float
-        Prior sd of the bias.
-    scale : bool or float
-        ``False`` (1), ``True`` (learned ``"scale"``, HalfNormal(scale_sigma)) or a fixed float.
-    scale_sigma : float
-        Prior scale of the learned logit scale.
-    relaxed : tuple of float or None
-        ``(a, b)`` of the Beta prior when weights are relaxed to [0, 1], else None.
-    """
-
-    family: str
-    form: str
-    likelihood: str
-    encoding: str
-    n_features: int
-    n_classes: int
-    weight_shape: tuple
-    weight_dims: tuple
-    prior_p: np.ndarray = field(repr=False, compare=False)
-    bias: bool = False
-    bias_sigma: float = 5.0
-    scale: bool | float = False
-    scale_sigma: float = 1.0
-    relaxed: tuple | None = None
-
-    @property
-    def learned_scale(self) -> bool:
-        """Whether the logit scale is a model variable ``"scale"``."""
-        return self.scale is True
-
-    @property
-    def fixed_scale(self) -> float:
-        """The fixed logit scale (1.0 when off; meaningless when learned)."""
-        if self.scale is False or self.scale is True:
-            return 1.0
-        return float(self.scale)
-
-    def to_dict(self) -> dict:
-        """JSON-friendly description (stored in result attributes)."""
-        return {
-            "family": self.family,
-            "form": self.form,
-            "likelihood": self.likelihood,
-            "encoding": self.encoding,
-            "n_features": self.n_features,
-            "n_classes": self.n_classes,
-            "weight_shape": list(self.weight_shape),
-            "weight_dims": list(self.weight_dims),
-            "bias": self.bias,
-            "bias_sigma": self.bias_sigma,
-            "scale": self.scale,
-            "scale_sigma": self.scale_sigma,
-            "relaxed": list(self.relaxed) if self.relaxed is not None else None,
-        }
-
-
-def get_spec(model: pm.Model) -> ModelSpec:
-    """Return the :class:`ModelSpec` of a model built by bayesbin.
-
-    Raises
-    ------
-    ValueError
-        If ``model`` was not built by :func:`binary_logistic` or :func:`binary_softmax`.
-    """
-    spec = getattr(model, _SPEC_ATTR, None)
-    if spec is None:
-        raise ValueError(
-            "model was not built by bayesbin.binary_logistic or bayesbin.binary_softmax"
-        )
-    return spec
-
-
-def is_bayesbin_model(model) -> bool:
-    """Whether ``model`` carries a bayesbin :class:`ModelSpec`."""
-    return getattr(model, _SPEC_ATTR, None) is not None
 
 
 def model_data(model: pm.Model) -> tuple[np.ndarray, np.ndarray]:
@@ -370,7 +262,7 @@ def binary_logistic(
         weff = W if form == "single" else W[1] - W[0]
         eta = pt.dot(xd, s * weff) + b
         pm.Bernoulli("y_obs", logit_p=eta, observed=yd, dims="obs")
-    setattr(model, _SPEC_ATTR, spec)
+    attach_spec(model, spec)
     return model
 
 
@@ -463,124 +355,5 @@ def binary_softmax(
             yo = pm.Data("y_onehot", _onehot(y, k), dims=("obs", "class"))
             probs = pt.special.softmax(eta, axis=-1)
             pm.Multinomial("y_obs", n=1, p=probs, observed=yo, dims=("obs", "class"))
-    setattr(model, _SPEC_ATTR, spec)
+    attach_spec(model, spec)
     return model
-
-
-def draw_logits(
-    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: str
-) -> np.ndarray:
-    """Float64 logits of S weight draws: the model maths of :mod:`bayesbin.models`.
-
-    Parameters
-    ----------
-    w_eff : ndarray of shape (S, *weight_shape)
-        Effective weights ``W`` (already ``2 w - 1`` for the pm1 encoding).
-    bias : ndarray of shape (S,) (logistic) or (S, K) (softmax)
-    scale : ndarray of shape (S,)
-    x : ndarray of shape (n, D), float64
-    form : {"single", "two_output", "softmax"}
-
-    Returns
-    -------
-    ndarray of float64, shape (S, n, K) for softmax, (S, n) for logistic
-    """
-    w_eff = np.asarray(w_eff, dtype=np.float64)
-    scale = np.asarray(scale, dtype=np.float64)
-    bias = np.asarray(bias, dtype=np.float64)
-    if form == "softmax":
-        z = np.matmul(x, w_eff)  # (S, n, K)
-        return scale[:, None, None] * z + bias[:, None, :]
-    if form == "single":
-        z = np.matmul(w_eff, x.T)  # (S, n)
-    else:
-        z = np.matmul(w_eff[:, 1, :], x.T) - np.matmul(w_eff[:, 0, :], x.T)
-    return scale[:, None] * z + bias[:, None]
-
-
-def _log_sigmoid(z: np.ndarray) -> np.ndarray:
-    return -np.logaddexp(0.0, -z)
-
-
-def log_posterior(
-    spec: ModelSpec,
-    x: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    b=None,
-    scale=None,
-    *,
-    jacobian: bool = True,
-    chunk: int = 64,
-) -> np.ndarray:
-    """Exact model log-posterior for many draws at once (numpy, float64).
-
-    Equals ``model.compile_logp(jacobian=jacobian)`` at each draw (PyMC's transforms: log for
-    ``scale``, logodds-interval for relaxed ``w``), without a PyTensor call per draw.
-
-    Parameters
-    ----------
-    spec : ModelSpec
-    x : ndarray of shape (n, D), float64
-    y : ndarray of shape (n,), int
-    w : ndarray of shape (S, *spec.weight_shape)
-        Bits (or relaxed weights in (0, 1)).
-    b : ndarray of shape (S,) or (S, K), optional
-        Bias draws when ``spec.bias``.
-    scale : ndarray of shape (S,), optional
-        Logit-scale draws when ``spec.scale is True``.
-    jacobian : bool
-        Include the log-Jacobian of PyMC's default transforms.
-    chunk : int
-        Draws per matrix product.
-
-    Returns
-    -------
-    ndarray of shape (S,)
-    """
-    w = np.asarray(w, dtype=np.float64)
-    S = w.shape[0]
-    out = np.zeros(S)
-    W = w if spec.encoding == "01" else 2.0 * w - 1.0
-    if spec.relaxed is not None:
-        from scipy import stats
-
-        a_, b_ = spec.relaxed
-        wc = np.clip(w, 1e-300, 1 - 1e-16)
-        lp_w = stats.beta.logpdf(wc, a_, b_)
-        if jacobian:
-            lp_w = lp_w + np.log(wc) + np.log1p(-wc)
-        out += lp_w.reshape(S, -1).sum(axis=1)
-    else:
-        p = spec.prior_p
-        with np.errstate(divide="ignore"):
-            lp1, lp0 = np.log(p), np.log1p(-p)
-        bits = w.reshape(S, -1)
-        out += np.where(bits > 0.5, lp1.ravel(), lp0.ravel()).sum(axis=1)
-    s = np.full(S, spec.fixed_scale)
-    if spec.scale is True:
-        s = np.asarray(scale, dtype=np.float64).reshape(S)
-        sig = spec.scale_sigma
-        out += np.log(2.0) - 0.5 * np.log(2 * np.pi * sig**2) - 0.5 * (s / sig) ** 2
-        if jacobian:
-            out += np.log(s)
-    if spec.bias:
-        bb = np.asarray(b, dtype=np.float64).reshape(S, -1)
-        sig = spec.bias_sigma
-        out += (-0.5 * np.log(2 * np.pi * sig**2) - 0.5 * (bb / sig) ** 2).sum(axis=1)
-    else:
-        bb = np.zeros((S, 1))
-    y = np.asarray(y, dtype=np.int64)
-    n = x.shape[0]
-    if spec.form != "softmax":
-        bb = bb[:, 0]
-    for lo in range(0, S, chunk):
-        hi = min(S, lo + chunk)
-        z = draw_logits(W[lo:hi], bb[lo:hi], s[lo:hi], x, form=spec.form)
-        if spec.form == "softmax":
-            zmax = z.max(axis=2, keepdims=True)
-            lse = np.log(np.exp(z - zmax).sum(axis=2)) + zmax[..., 0]
-            out[lo:hi] += (z[:, np.arange(n), y] - lse).sum(axis=1)
-        else:
-            out[lo:hi] += np.where(y == 1, _log_sigmoid(z), _log_sigmoid(-z)).sum(axis=1)
-    return out

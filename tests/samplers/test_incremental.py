@@ -11,7 +11,7 @@ import cloudpickle
 import numpy as np
 import pymc as pm
 import pytest
-from exact import (
+from helpers import (
     assert_bits_match_exact,
     assert_mean_matches,
     bit_draws,
@@ -22,9 +22,10 @@ from exact import (
 from pymc.step_methods.compound import Competence
 
 import bayesbin
-from bayesbin import _flipkernel as fk
-from bayesbin.incremental import IncrementalGibbs
-from bayesbin.models import get_spec, model_data
+from bayesbin.linear import get_spec, model_data
+from bayesbin.samplers import IncrementalGibbs
+from bayesbin.samplers import kernels as fk
+from bayesbin.samplers.kernels import continuous as fk_continuous
 
 SEED = sum(ord(c) for c in "test_incremental")
 ALPHA_TEST = 1e-3  # family-wise level of every statistical test in this file
@@ -217,13 +218,13 @@ def test_adaptation_frozen_after_tuning():
     for _ in range(60):  # past the first covariance window
         pt, _ = step.step(pt)
     step.stop_tuning()
-    chol, lam = step._chol.copy(), step._log_lambda
+    chol, lam = step._tuner.chol.copy(), step._tuner.log_lambda
     for _ in range(20):
         pt, stats = step.step(pt)
-    np.testing.assert_array_equal(step._chol, chol)
-    assert step._log_lambda == lam
+    np.testing.assert_array_equal(step._tuner.chol, chol)
+    assert step._tuner.log_lambda == lam
     step.reset_tuning()
-    assert step._chol is None and step._cache is None
+    assert step._tuner.chol is None and step._cache is None
 
 
 @pytest.mark.parametrize("form", ["softmax", "two_output"])
@@ -689,13 +690,13 @@ def test_grouped_rows_loglik_and_rwm_match_the_row_sums():
         log_u = np.log(rng.random(200))
         runs = []
         for grouping in (True, False):
-            fk._GROUP_ROWS = grouping
+            fk_continuous._GROUP_ROWS = grouping
             try:
                 st = fk.init(problem, w, 0.8, np.array([0.3]))
                 path = np.empty((200, dim))
                 out = fk.continuous_rwm(problem, st, prior, theta, chol, normals, log_u, path=path)
             finally:
-                fk._GROUP_ROWS = True
+                fk_continuous._GROUP_ROWS = True
             runs.append((out, path))
         (a, pa), (b, pb) = runs
         assert a[2] == b[2] and 0 < a[2] < 200, (n_bias, learn_scale)

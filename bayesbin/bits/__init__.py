@@ -68,14 +68,10 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
-from bayesbin import _popcount
 from bayesbin._io import atomic_write
-from bayesbin.posterior import (
-    BinaryWeights,
-    draw_logits,
-    predictive_proba_from_draws,
-    softmax,
-)
+from bayesbin.bits import kernels as _popcount
+from bayesbin.linear.maths import draw_logits, predictive_proba_from_draws, softmax
+from bayesbin.posterior import BinaryWeights
 from bayesbin.posterior import threshold as _threshold
 
 __all__ = [

@@ -1,0 +1,32 @@
+"""The Bayesian binary-weight linear classifier: model description, PyMC builders, numpy maths."""
+
+from bayesbin.linear.maths import (
+    draw_logits,
+    log_posterior,
+    predictive_proba_from_draws,
+    softmax,
+)
+from bayesbin.linear.model import (
+    OneVectorTrapWarning,
+    binary_logistic,
+    binary_softmax,
+    model_data,
+    set_data,
+)
+from bayesbin.linear.spec import ModelSpec, attach_spec, get_spec, is_bayesbin_model
+
+__all__ = [
+    "ModelSpec",
+    "OneVectorTrapWarning",
+    "attach_spec",
+    "binary_logistic",
+    "binary_softmax",
+    "draw_logits",
+    "get_spec",
+    "is_bayesbin_model",
+    "log_posterior",
+    "model_data",
+    "predictive_proba_from_draws",
+    "set_data",
+    "softmax",
+]
