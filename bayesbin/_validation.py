@@ -6,11 +6,102 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_x", "check_labels", "check_prior_p", "check_choice", "check_positive_int"]
+__all__ = [
+    "check_matrix",
+    "check_x",
+    "check_labels",
+    "check_prior_p",
+    "check_choice",
+    "check_positive_int",
+]
+
+
+def check_matrix(
+    x,
+    name: str = "x",
+    *,
+    n_features: int | None = None,
+    finite: bool = True,
+    native: bool = False,
+) -> np.ndarray:
+    """Validate a 2-D numeric input matrix: the one matrix check every entry point uses.
+
+    Parameters
+    ----------
+    x : array-like of shape (n_samples, n_features)
+        Numeric values; pandas DataFrames are accepted, scipy sparse matrices are not.
+    name : str
+        Argument name used in error messages.
+    n_features : int, optional
+        Expected number of columns.
+    finite : bool
+        Refuse NaN and infinite values (the packed-bit packers count them themselves).
+    native : bool
+        Keep a kernel-friendly native dtype (bool viewed as uint8, float16 as float32, other
+        integers as int64, uint8 kept) instead of converting to float64.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features)
+        C-contiguous; float64 unless ``native``.
+    """
+    if hasattr(x, "tocsr") or type(x).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a scipy sparse matrix: sparse input is not supported; pass a dense "
+            f"array ({name}.toarray())"
+        )
+    if hasattr(x, "to_numpy") and not isinstance(x, np.ndarray):
+        x = x.to_numpy()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be a 2-D numeric array; got {type(x).__name__}") from exc
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"Complex data not supported: {name} must be real-valued; got {arr.dtype}")
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be numeric; converting it failed: {exc}") from exc
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be numeric (int, float or bool dtype); got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D of shape (n_samples, n_features); got {arr.ndim}-D shape "
+            f"{arr.shape}. Reshape your data with x.reshape(-1, 1) for a single feature or "
+            "x.reshape(1, -1) for a single sample"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 rows; at least 1 is needed")
+    if arr.shape[1] == 0:
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape=({arr.shape[0]}, 0)) while a minimum of 1 is required."
+        )
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features, but the model is expecting {n_features} "
+            "features as input"
+        )
+    if native:
+        if arr.dtype == bool:
+            arr = arr.view(np.uint8)
+        elif arr.dtype == np.float16:
+            arr = arr.astype(np.float32)
+        elif np.issubdtype(arr.dtype, np.integer) and arr.dtype not in (np.uint8, np.int64):
+            if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+                raise ValueError(f"{name} holds uint64 values beyond the int64 range")
+            arr = arr.astype(np.int64)
+        arr = np.ascontiguousarray(arr)
+    else:
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if finite and np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); all must be finite")
+    return arr
 
 
 def check_x(x, name: str = "x", *, n_features: int | None = None) -> np.ndarray:
-    """Validate a design matrix and return it as C-contiguous float64.
+    """Validate a design matrix and return it as C-contiguous float64 (finite values).
 
     Parameters
     ----------
@@ -25,50 +116,7 @@ def check_x(x, name: str = "x", *, n_features: int | None = None) -> np.ndarray:
     -------
     ndarray of shape (n_samples, n_features), float64
     """
-    if hasattr(x, "tocsr") or type(x).__module__.startswith("scipy.sparse"):
-        raise TypeError(
-            f"{name} is a scipy sparse matrix: sparse input is not supported; pass a dense "
-            f"array ({name}.toarray())"
-        )
-    if hasattr(x, "to_numpy") and not isinstance(x, np.ndarray):
-        x = x.to_numpy()
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be a 2-D numeric array; got {type(x).__name__}") from exc
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"Complex data not supported: {name} must be real; got {arr.dtype}")
-    if arr.dtype == object:
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must be numeric; converting it failed: {exc}") from exc
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be numeric (int, float or bool dtype); got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"Complex data not supported: {name} must be real-valued; got {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D of shape (n_samples, n_features); got {arr.ndim}-D shape "
-            f"{arr.shape}. Reshape your data with x.reshape(-1, 1) for a single feature or "
-            "x.reshape(1, -1) for a single sample"
-        )
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it has 0 rows; at least 1 is needed")
-    if arr.shape[1] == 0:
-        raise ValueError(
-            f"{name} has 0 feature(s) (shape=({arr.shape[0]}, 0)) while a minimum of 1 is required."
-        )
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); all must be finite")
-    if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(
-            f"{name} has {arr.shape[1]} features, but the model is expecting {n_features} "
-            "features as input"
-        )
-    return arr
+    return check_matrix(x, name, n_features=n_features)
 
 
 def check_labels(y, n_classes: int, name: str = "y", *, n_samples: int | None = None) -> np.ndarray:
@@ -140,8 +188,8 @@ def check_prior_p(prior_p, shape: tuple[int, ...], name: str = "prior_p") -> np.
 
 
 def check_choice(value, name: str, choices) -> str:
-    """Check that ``value`` is one of ``choices``."""
-    if value not in choices:
+    """Check that ``value`` is one of the strings ``choices``; return it."""
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
     return value
 

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from bayesbin._validation import check_choice, check_positive_int, check_x
-from bayesbin.linear import binary_logistic, binary_softmax, get_spec
+from bayesbin.linear import ModelSpec, binary_logistic, binary_softmax, get_spec
 from bayesbin.sampling import SAMPLERS, sample
 
 __all__ = ["BayesBinClassifier", "fit"]
@@ -325,20 +325,24 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
         attrs = get_group(result, "posterior").attrs
         if "bayesbin_spec" not in attrs:
             raise ValueError("result has no bayesbin_spec attribute: not written by bayesbin")
-        spec = json.loads(attrs["bayesbin_spec"])
+        spec = ModelSpec.from_dict(attrs["bayesbin_spec"])
         classes = json.loads(attrs.get("bayesbin_classes", "null"))
         if classes is None:
-            classes = list(range(spec["n_classes"]))
+            classes = list(range(spec.n_classes))
         clf = cls(
             classes=classes,
-            family=spec["family"],
-            form=spec["form"] if spec["family"] == "logistic" else "two_output",
-            encoding=spec["encoding"],
-            bias=spec["bias"],
-            scale=spec["scale"],
+            family=spec.family,
+            form=spec.form if spec.family == "logistic" else "two_output",
+            likelihood=spec.likelihood if spec.family == "softmax" else "categorical",
+            encoding=spec.encoding,
+            prior_p=spec.to_dict()["prior_p"],
+            bias=spec.bias,
+            scale=spec.scale,
+            relaxed=spec.relaxed if spec.relaxed is not None else False,
         )
+        clf.spec_ = spec
         clf.classes_ = np.asarray(classes)
-        clf.n_features_in_ = int(spec["n_features"])
+        clf.n_features_in_ = spec.n_features
         clf.idata_ = result
         return clf
 

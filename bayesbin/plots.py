@@ -29,6 +29,7 @@ from scipy.special import expit
 from bayesbin._compat import az, get_group, is_result, plot_trace
 from bayesbin._validation import check_choice, check_positive_int, check_x
 from bayesbin.linear.maths import draw_logits, softmax
+from bayesbin.linear.spec import ModelSpec
 from bayesbin.posterior import (
     bit_probabilities,
     posterior_predictive_proba,
@@ -140,9 +141,9 @@ def _check_proba(proba, name: str = "proba") -> np.ndarray:
     return arr
 
 
-def _panels(spec: dict, labels: np.ndarray, classes) -> list[tuple[int, str]]:
+def _panels(spec: ModelSpec, labels: np.ndarray, classes) -> list[tuple[int, str]]:
     """``(index along the panel axis, title)`` for the weight maps of a result."""
-    form = spec["form"]
+    form = spec.form
     if form == "softmax":
         if classes is None:
             chosen = list(range(len(labels)))
@@ -161,9 +162,9 @@ def _panels(spec: dict, labels: np.ndarray, classes) -> list[tuple[int, str]]:
     return [(0, f"output 0 (class {labels[0]})"), (1, f"output 1 (class {labels[1]})")]
 
 
-def _panel_values(values: np.ndarray, spec: dict, index: int) -> np.ndarray:
+def _panel_values(values: np.ndarray, spec: ModelSpec, index: int) -> np.ndarray:
     """The per-feature vector (D,) of one panel from an array of shape ``weight_shape``."""
-    form = spec["form"]
+    form = spec.form
     if form == "softmax":
         return values[:, index]
     if form == "single":
@@ -251,14 +252,14 @@ def plot_weight_probabilities(
     """
     result, labels = _unpack(result)
     spec = result_spec(result)
-    shape = _image_shape(image_shape, spec["n_features"])
+    shape = _image_shape(image_shape, spec.n_features)
     probs = np.asarray(bit_probabilities(result, spec=spec).values, dtype=np.float64)
     panels = [
         (_panel_values(probs, spec, index).reshape(shape), title)
         for index, title in _panels(spec, labels, classes)
     ]
     diff = None
-    if spec["form"] == "two_output":
+    if spec.form == "two_output":
         diff = ((probs[1] - probs[0]).reshape(shape), "P(w[1]=1) - P(w[0]=1)")
     n_panels = len(panels) + (diff is not None)
     if axes is None:
@@ -361,7 +362,7 @@ def plot_bit_traces(result, bits=None, *, kind: str = "trace", n: int = 4, **kwa
     probs = np.asarray(bit_probabilities(result, spec=spec).values)
     chosen = _select_bits(bits, probs, n)
     da = get_group(result, "posterior")["w"]
-    dims = spec["weight_dims"]
+    dims = spec.weight_dims
     names = []
     for pos in chosen:
         parts = []
@@ -597,12 +598,12 @@ def plot_accuracy_vs_draws(result_or_clf, x, y, *, steps=None, ax=None):
     """
     result, labels = _unpack(result_or_clf)
     spec = result_spec(result)
-    x = check_x(x, "x", n_features=spec["n_features"])
+    x = check_x(x, "x", n_features=spec.n_features)
     codes = _label_codes(y, labels, x.shape[0])
     post = get_group(result, "posterior")
     n_chain, n_draw = int(post.sizes["chain"]), int(post.sizes["draw"])
     steps = _check_steps(steps, n_draw)
-    total = np.zeros((x.shape[0], spec["n_classes"]))
+    total = np.zeros((x.shape[0], spec.n_classes))
     acc = np.empty(steps.shape[0])
     prev = 0
     for i, s in enumerate(steps):
@@ -633,27 +634,27 @@ def _entropy(p: np.ndarray) -> np.ndarray:
     return -terms.sum(axis=-1)
 
 
-def _draw_parameters(result, spec: dict):
+def _draw_parameters(result, spec: ModelSpec):
     """Flat (chain-major) effective weights, bias and scale of every draw, float64."""
     post = get_group(result, "posterior")
     n_chain, n_draw = int(post.sizes["chain"]), int(post.sizes["draw"])
     total = n_chain * n_draw
-    w = post["w"].transpose("chain", "draw", *spec["weight_dims"]).values
-    w = np.asarray(w, dtype=np.float64).reshape(total, *spec["weight_shape"])
-    if spec["encoding"] == "pm1":
+    w = post["w"].transpose("chain", "draw", *spec.weight_dims).values
+    w = np.asarray(w, dtype=np.float64).reshape(total, *spec.weight_shape)
+    if spec.encoding == "pm1":
         w = 2.0 * w - 1.0
-    softmax_family = spec["family"] == "softmax"
-    if spec["bias"]:
+    softmax_family = spec.family == "softmax"
+    if spec.bias:
         dims = ("chain", "draw", "class") if softmax_family else ("chain", "draw")
         bias = np.asarray(post["b"].transpose(*dims).values, dtype=np.float64)
         bias = bias.reshape(total, -1) if softmax_family else bias.reshape(total)
     else:
-        bias = np.zeros((total, spec["n_classes"]) if softmax_family else total)
-    if spec["scale"] is True:
+        bias = np.zeros((total, spec.n_classes) if softmax_family else total)
+    if spec.scale is True:
         scale = np.asarray(post["scale"].transpose("chain", "draw").values, dtype=np.float64)
         scale = scale.reshape(total)
     else:
-        scale = np.full(total, 1.0 if spec["scale"] is False else float(spec["scale"]))
+        scale = np.full(total, 1.0 if spec.scale is False else float(spec.scale))
     return w, bias, scale
 
 
@@ -679,19 +680,19 @@ def predictive_uncertainty(result_or_clf, x, *, measure: str = "entropy"):
     check_choice(measure, "measure", ("entropy", "mutual_info"))
     result, _ = _unpack(result_or_clf)
     spec = result_spec(result)
-    x = check_x(x, "x", n_features=spec["n_features"])
+    x = check_x(x, "x", n_features=spec.n_features)
     if measure == "entropy":
         proba = posterior_predictive_proba(result, x)
         return proba, _entropy(proba)
     w, bias, scale = _draw_parameters(result, spec)
-    n, k = x.shape[0], spec["n_classes"]
+    n, k = x.shape[0], spec.n_classes
     total_p = np.zeros((n, k))
     total_h = np.zeros(n)
     chunk = max(1, _CHUNK_ELEMENTS // max(1, n * k))
     for lo in range(0, w.shape[0], chunk):
         hi = min(lo + chunk, w.shape[0])
-        eta = draw_logits(w[lo:hi], bias[lo:hi], scale[lo:hi], x, form=spec["form"])
-        if spec["form"] == "softmax":
+        eta = draw_logits(w[lo:hi], bias[lo:hi], scale[lo:hi], x, form=spec.form)
+        if spec.form == "softmax":
             p = softmax(eta)
         else:
             p1 = expit(eta)
@@ -752,9 +753,9 @@ def plot_prediction_uncertainty(
     n_hist_bins = check_positive_int(n_hist_bins, "n_hist_bins")
     result, labels = _unpack(result_or_clf)
     spec = result_spec(result)
-    x = check_x(x, "x", n_features=spec["n_features"])
+    x = check_x(x, "x", n_features=spec.n_features)
     codes = None if y is None else _label_codes(y, labels, x.shape[0])
-    shape = _image_shape(image_shape, spec["n_features"]) if images else None
+    shape = _image_shape(image_shape, spec.n_features) if images else None
     proba, unc = predictive_uncertainty(result, x, measure=measure)
     k = proba.shape[1]
     rows = np.argsort(-unc, kind="stable")[: min(n, x.shape[0])]
@@ -863,15 +864,15 @@ def plot_rhat_ess_maps(
     """
     result, labels = _unpack(result)
     spec = result_spec(result)
-    shape = _image_shape(image_shape, spec["n_features"])
+    shape = _image_shape(image_shape, spec.n_features)
     panels = _panels(spec, labels, classes)
     post = get_group(result, "posterior")
-    da = post["w"].transpose("chain", "draw", *spec["weight_dims"]).astype(np.float64)
+    da = post["w"].transpose("chain", "draw", *spec.weight_dims).astype(np.float64)
     n_chain, n_draw = int(da.sizes["chain"]), int(da.sizes["draw"])
     flat = da.values.reshape(n_chain * n_draw, -1)
-    constant = np.all(flat == flat[:1], axis=0).reshape(spec["weight_shape"])
+    constant = np.all(flat == flat[:1], axis=0).reshape(spec.weight_shape)
     ds = xr.Dataset({"w": da})
-    dims = spec["weight_dims"]
+    dims = spec.weight_dims
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # constant bits: 0 / 0 in R-hat
         rhat = np.asarray(az.rhat(ds)["w"].transpose(*dims).values, dtype=np.float64)

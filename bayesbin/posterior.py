@@ -36,6 +36,7 @@ import xarray as xr
 from bayesbin._compat import get_group, has_group, is_result
 from bayesbin._validation import check_x
 from bayesbin.linear.maths import predictive_proba_from_draws
+from bayesbin.linear.spec import ModelSpec
 
 __all__ = [
     "BinaryWeights",
@@ -49,18 +50,6 @@ __all__ = [
 
 _RULES = ("marginal", "map", "draws")
 _FORMS = {"logistic": ("single", "two_output"), "softmax": ("softmax",)}
-_SPEC_KEYS = (
-    "family",
-    "form",
-    "encoding",
-    "n_features",
-    "n_classes",
-    "weight_shape",
-    "weight_dims",
-    "bias",
-    "scale",
-)
-
 
 # --------------------------------------------------------------------------------------------
 # reading a result
@@ -77,8 +66,8 @@ def _check_result(result) -> None:
         raise ValueError("result has no 'posterior' group")
 
 
-def result_spec(result, spec=None) -> dict:
-    """Return the model description of a result as a validated dict.
+def result_spec(result, spec=None) -> ModelSpec:
+    """Return the model description of a result.
 
     Parameters
     ----------
@@ -90,9 +79,7 @@ def result_spec(result, spec=None) -> dict:
 
     Returns
     -------
-    dict
-        The ``ModelSpec.to_dict()`` fields with ``weight_shape``/``weight_dims`` as tuples and
-        ``scale`` as ``False``, ``True`` or a float.
+    ModelSpec
 
     Raises
     ------
@@ -108,56 +95,10 @@ def result_spec(result, spec=None) -> dict:
                 "json.dumps(bayesbin.get_spec(model).to_dict()) or pass spec="
             )
         spec = attrs["bayesbin_spec"]
-    if hasattr(spec, "to_dict"):
-        spec = spec.to_dict()
-    if isinstance(spec, bytes | str):
-        try:
-            spec = json.loads(spec)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"bayesbin_spec is not valid JSON: {exc}") from exc
-    if not isinstance(spec, dict):
-        raise TypeError(f"spec must be a ModelSpec, dict or JSON string; got {type(spec).__name__}")
-    missing = [k for k in _SPEC_KEYS if k not in spec]
-    if missing:
-        raise ValueError(f"bayesbin_spec lacks the keys {missing}")
-    out = dict(spec)
-    family, form = out["family"], out["form"]
-    if family not in _FORMS or form not in _FORMS[family]:
-        raise ValueError(f"bayesbin_spec has an unknown family/form {family!r}/{form!r}")
-    if out["encoding"] not in ("01", "pm1"):
-        raise ValueError(f"bayesbin_spec encoding must be '01' or 'pm1'; got {out['encoding']!r}")
-    d, k = out["n_features"], out["n_classes"]
-    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in (d, k)):
-        raise ValueError("bayesbin_spec n_features and n_classes must be integers")
-    d, k = int(d), int(k)
-    if d < 1 or k < 2 or (family == "logistic" and k != 2):
-        raise ValueError(f"bayesbin_spec has n_features={d}, n_classes={k}")
-    expected = {
-        "single": ((d,), ("feature",)),
-        "two_output": ((2, d), ("output", "feature")),
-        "softmax": ((d, k), ("feature", "class")),
-    }[form]
-    shape = tuple(int(v) for v in out["weight_shape"])
-    dims = tuple(str(v) for v in out["weight_dims"])
-    if shape != expected[0] or len(dims) != len(shape):
-        raise ValueError(
-            f"bayesbin_spec weight_shape {shape} does not match form {form!r} with "
-            f"n_features={d}, n_classes={k} (expected {expected[0]})"
-        )
-    scale = out["scale"]
-    if not isinstance(scale, bool):
-        scale = float(scale)
-        if not (np.isfinite(scale) and scale > 0):
-            raise ValueError(f"bayesbin_spec fixed scale must be a positive float; got {scale}")
-    out.update(
-        n_features=d,
-        n_classes=k,
-        weight_shape=shape,
-        weight_dims=dims,
-        scale=scale,
-        bias=bool(out["bias"]),
-    )
-    return out
+    try:
+        return ModelSpec.from_dict(spec)
+    except ValueError as exc:
+        raise ValueError(f"bayesbin_spec: {exc}") from exc
 
 
 def result_classes(result, n_classes: int | None = None, classes=None) -> np.ndarray:
@@ -176,7 +117,7 @@ def result_classes(result, n_classes: int | None = None, classes=None) -> np.nda
     ndarray of shape (K,)
     """
     if n_classes is None:
-        n_classes = result_spec(result)["n_classes"]
+        n_classes = result_spec(result).n_classes
     if classes is None and result is not None:
         attrs = get_group(result, "posterior").attrs
         raw = attrs.get("bayesbin_classes")
@@ -216,12 +157,12 @@ def _ordered(da: xr.DataArray, dims: tuple, shape: tuple, name: str) -> np.ndarr
     return arr
 
 
-def _weight_values(result, spec: dict) -> np.ndarray:
+def _weight_values(result, spec: ModelSpec) -> np.ndarray:
     """``w`` draws as (chain, draw, *weight_shape): uint8 bits, or float64 when relaxed."""
     post = get_group(result, "posterior")
     if "w" not in post:
         raise ValueError("result.posterior has no variable 'w'")
-    arr = _ordered(post["w"], spec["weight_dims"], spec["weight_shape"], "w")
+    arr = _ordered(post["w"], spec.weight_dims, spec.weight_shape, "w")
     if arr.dtype == bool:
         return arr.astype(np.uint8)
     if np.issubdtype(arr.dtype, np.integer):
@@ -243,26 +184,26 @@ def _draw_bits(values: np.ndarray) -> np.ndarray:
     return (values > 0.5).astype(np.uint8)
 
 
-def _real_values(result, spec: dict) -> tuple[np.ndarray, np.ndarray]:
+def _real_values(result, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     """``(bias, scale)`` per draw: (chain, draw[, K]) and (chain, draw), float64."""
     post = get_group(result, "posterior")
     n_chain, n_draw = _n_flat(result)
-    softmax_family = spec["family"] == "softmax"
-    if spec["bias"]:
+    softmax_family = spec.family == "softmax"
+    if spec.bias:
         if "b" not in post:
             raise ValueError("the spec has bias=True but result.posterior has no 'b'")
         dims = ("class",) if softmax_family else ()
-        shape = (spec["n_classes"],) if softmax_family else ()
+        shape = (spec.n_classes,) if softmax_family else ()
         bias = _ordered(post["b"], dims, shape, "b").astype(np.float64)
     else:
-        shape = (n_chain, n_draw, spec["n_classes"]) if softmax_family else (n_chain, n_draw)
+        shape = (n_chain, n_draw, spec.n_classes) if softmax_family else (n_chain, n_draw)
         bias = np.zeros(shape)
-    if spec["scale"] is True:
+    if spec.scale is True:
         if "scale" not in post:
             raise ValueError("the spec has a learned scale but result.posterior has no 'scale'")
         scale = _ordered(post["scale"], (), (), "scale").astype(np.float64)
     else:
-        scale = np.full((n_chain, n_draw), 1.0 if spec["scale"] is False else spec["scale"])
+        scale = np.full((n_chain, n_draw), 1.0 if spec.scale is False else spec.scale)
     if not (np.all(np.isfinite(bias)) and np.all(np.isfinite(scale))):
         raise ValueError("posterior 'b' or 'scale' holds NaN or infinite values")
     return bias, scale
@@ -332,10 +273,10 @@ def bit_probabilities(result, *, spec=None) -> xr.DataArray:
     bits = _draw_bits(_weight_values(result, spec))
     probs = bits.mean(axis=(0, 1), dtype=np.float64)
     post = get_group(result, "posterior")
-    coords = {d: post["w"].coords[d].values for d in spec["weight_dims"] if d in post["w"].coords}
+    coords = {d: post["w"].coords[d].values for d in spec.weight_dims if d in post["w"].coords}
     return xr.DataArray(
         probs,
-        dims=spec["weight_dims"],
+        dims=spec.weight_dims,
         coords=coords,
         name="p_w1",
         attrs={"description": "posterior P(w = 1)"},
@@ -356,7 +297,7 @@ class BinaryWeights:
         S axis for ``"draws"``.
     scale : ndarray of float64
         Shape () (or (S,) for ``"draws"``); 1 without scale, the fixed value, or the learned one.
-    spec : dict
+    spec : ModelSpec
         The model description (see :func:`result_spec`).
     classes : ndarray of shape (K,)
         Class labels.
@@ -371,7 +312,7 @@ class BinaryWeights:
     bits: np.ndarray
     bias: np.ndarray
     scale: np.ndarray
-    spec: dict
+    spec: ModelSpec
     classes: np.ndarray
     rule: str
     draw_index: np.ndarray
@@ -390,7 +331,7 @@ class BinaryWeights:
     @property
     def effective(self) -> np.ndarray:
         """The weights ``W`` the model multiplies by: ``bits`` ("01") or ``pm1`` ("pm1"), int8."""
-        return self.pm1 if self.spec["encoding"] == "pm1" else self.bits.astype(np.int8)
+        return self.pm1 if self.spec.encoding == "pm1" else self.bits.astype(np.int8)
 
 
 def threshold(
@@ -446,7 +387,7 @@ def threshold(
     if not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1]; got {threshold}")
     spec = result_spec(result, spec)
-    labels = result_classes(result, spec["n_classes"], classes)
+    labels = result_classes(result, spec.n_classes, classes)
     idx = select_draws(result, draws)
     bits = _flat(_draw_bits(_weight_values(result, spec)))
     bias, scale = (_flat(a) for a in _real_values(result, spec))
@@ -544,10 +485,10 @@ def posterior_predictive_proba(result, x, *, draws=None, spec=None) -> np.ndarra
         Rows sum to 1; for logistic models column 1 is P(y = 1).
     """
     spec = result_spec(result, spec)
-    x = check_x(x, "x", n_features=spec["n_features"])
+    x = check_x(x, "x", n_features=spec.n_features)
     idx = select_draws(result, draws)
     w = _flat(_weight_values(result, spec))[idx].astype(np.float64)
-    if spec["encoding"] == "pm1":
+    if spec.encoding == "pm1":
         w = 2.0 * w - 1.0
     bias, scale = (_flat(a)[idx] for a in _real_values(result, spec))
-    return predictive_proba_from_draws(w, bias, scale, x, form=spec["form"])
+    return predictive_proba_from_draws(w, bias, scale, x, form=spec.form)

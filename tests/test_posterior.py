@@ -92,19 +92,19 @@ def reference_logits(result, x):
     post = result.posterior
     w = post["w"].values.astype(np.float64)
     w = w.reshape(-1, *w.shape[2:])
-    if spec["encoding"] == "pm1":
+    if spec.encoding == "pm1":
         w = 2 * w - 1
     n = w.shape[0]
-    b = post["b"].values.reshape(n, -1) if spec["bias"] else np.zeros((n, 1))
-    if spec["scale"] is True:
+    b = post["b"].values.reshape(n, -1) if spec.bias else np.zeros((n, 1))
+    if spec.scale is True:
         s = post["scale"].values.reshape(n)
     else:
-        s = np.full(n, 1.0 if spec["scale"] is False else spec["scale"])
+        s = np.full(n, 1.0 if spec.scale is False else spec.scale)
     out = []
     for i in range(n):
-        if spec["form"] == "softmax":
+        if spec.form == "softmax":
             out.append(s[i] * (x @ w[i]) + b[i])
-        elif spec["form"] == "single":
+        elif spec.form == "single":
             out.append(s[i] * (x @ w[i]) + b[i, 0])
         else:
             out.append(s[i] * (x @ w[i, 1] - x @ w[i, 0]) + b[i, 0])
@@ -117,8 +117,8 @@ def reference_logits(result, x):
 def test_result_spec_round_trips_modelspec_dict(rng):
     res = make_result(rng, "two_output", d=4, bias=True, scale=0.5)
     spec = result_spec(res)
-    assert spec["form"] == "two_output" and spec["weight_shape"] == (2, 4)
-    assert spec["scale"] == 0.5 and spec["bias"] is True
+    assert spec.form == "two_output" and spec.weight_shape == (2, 4)
+    assert spec.scale == 0.5 and spec.bias is True
 
 
 def test_result_spec_accepts_a_real_modelspec():
@@ -128,7 +128,7 @@ def test_result_spec_accepts_a_real_modelspec():
     y = np.array([0, 1, 2, 0])
     model = bayesbin.binary_softmax(x, y, 3, encoding="pm1")
     spec = result_spec(None, bayesbin.get_spec(model))
-    assert spec["weight_shape"] == (4, 3) and spec["encoding"] == "pm1"
+    assert spec.weight_shape == (4, 3) and spec.encoding == "pm1"
 
 
 def test_result_spec_errors(rng):

@@ -69,6 +69,7 @@ import numpy as np
 from scipy.special import expit
 
 from bayesbin._io import atomic_write
+from bayesbin._validation import check_choice, check_matrix
 from bayesbin.bits import kernels as _popcount
 from bayesbin.linear.maths import draw_logits, predictive_proba_from_draws, softmax
 from bayesbin.posterior import BinaryWeights
@@ -213,7 +214,7 @@ class PackedInput:
         w = self.words
         if not isinstance(w, np.ndarray) or w.dtype != np.uint64 or w.ndim != 3:
             raise TypeError("words must be a uint64 ndarray of shape (n, n_planes, n_words)")
-        _check_choice(self.kind, "kind", ("01", "pm1", "planes"))
+        check_choice(self.kind, "kind", ("01", "pm1", "planes"))
         if w.shape[0] < 1 or w.shape[2] != n_words(self.n_features):
             raise ValueError(
                 f"words must have shape (n >= 1, n_planes, {n_words(self.n_features)}) for "
@@ -266,35 +267,6 @@ class PackedInput:
 def _counts(prep: PackedInput, beta) -> np.ndarray:
     """Per-row input sums when the score needs them (``beta != 0``), else zeros."""
     return prep.counts() if beta else np.zeros(prep.n_samples, dtype=np.int64)
-
-
-def _as_matrix(x, n_features: int) -> np.ndarray:
-    """Validate dense inputs; return a C-contiguous array of a kernel-supported dtype."""
-    if hasattr(x, "to_numpy") and not isinstance(x, np.ndarray):
-        x = x.to_numpy()
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"x must be a 2-D numeric array; got {type(x).__name__}") from exc
-    if arr.dtype == object or not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)):
-        raise TypeError(f"x must be numeric (int, float or bool); got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"x must be real-valued; got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"x must be 2-D of shape (n_samples, n_features); got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError("x has 0 rows; at least 1 is needed")
-    if arr.shape[1] != n_features:
-        raise ValueError(f"x has {arr.shape[1]} features but {n_features} were expected")
-    if arr.dtype == bool:
-        arr = arr.view(np.uint8)
-    elif arr.dtype == np.float16:
-        arr = arr.astype(np.float32)
-    elif np.issubdtype(arr.dtype, np.integer) and arr.dtype not in (np.uint8, np.int64):
-        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
-            raise ValueError("x holds uint64 values beyond the int64 range")
-        arr = arr.astype(np.int64)
-    return np.ascontiguousarray(arr)
 
 
 def _pack_threshold(arr: np.ndarray, threshold: float, out: np.ndarray) -> int:
@@ -357,12 +329,6 @@ def _bits_from_rows(rows: np.ndarray, form: str) -> np.ndarray:
     return rows
 
 
-def _check_choice(value, name: str, choices) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
-    return value
-
-
 def _jsonable_classes(classes: np.ndarray) -> tuple[list, str]:
     if classes.dtype.kind in "iub":
         return [
@@ -419,8 +385,8 @@ class _PackedModel:
         input_encoding: str = "01",
         metadata: dict | None = None,
     ):
-        _check_choice(form, "form", _FORMS)
-        _check_choice(weight_encoding, "weight_encoding", _ENCODINGS)
+        check_choice(form, "form", _FORMS)
+        check_choice(weight_encoding, "weight_encoding", _ENCODINGS)
         if isinstance(n_features, bool) or not isinstance(n_features, int | np.integer):
             raise TypeError(f"n_features must be an int; got {n_features!r}")
         if n_features < 1:
@@ -519,7 +485,7 @@ class _PackedModel:
             ``weight_encoding``, ``scale``, ``bias``, ``classes``, ``inputs``,
             ``binarize_threshold``, ``input_encoding``, ``metadata`` as in the constructor.
         """
-        _check_choice(form, "form", _FORMS)
+        check_choice(form, "form", _FORMS)
         arr = np.asarray(bits)
         base_ndim = 1 if form == "single" else 2
         want = base_ndim + (1 if cls._ensemble else 0)
@@ -529,8 +495,8 @@ class _PackedModel:
         return cls(pack_bits(rows), n_features=int(rows.shape[-1]), form=form, **kwargs)
 
     def _check_input_options(self) -> None:
-        _check_choice(self.inputs, "inputs", _INPUTS)
-        _check_choice(self.input_encoding, "input_encoding", _ENCODINGS)
+        check_choice(self.inputs, "inputs", _INPUTS)
+        check_choice(self.input_encoding, "input_encoding", _ENCODINGS)
         t = self.binarize_threshold
         if (
             isinstance(t, bool)
@@ -590,7 +556,7 @@ class _PackedModel:
             One plane; bit 1 is 1 (``input_encoding="01"``) or +1 (``"pm1"``), bit 0 is 0 or -1.
         """
         self._check_input_options()
-        arr = _as_matrix(x, self.n_features)
+        arr = check_matrix(x, "x", n_features=self.n_features, finite=False, native=True)
         out = np.empty((arr.shape[0], self.n_words), dtype=np.uint64)
         n_nan = _pack_threshold(arr, self.binarize_threshold, out)
         if n_nan:
@@ -608,7 +574,7 @@ class _PackedModel:
         self._check_input_options()
         if self.inputs == "binarize":
             return self.pack_input(x)
-        arr = _as_matrix(x, self.n_features)
+        arr = check_matrix(x, "x", n_features=self.n_features, finite=False, native=True)
         out = np.empty((arr.shape[0], self.n_words), dtype=np.uint64)
         not01, notpm1, nonfinite, outside_unit = _pack_exact(arr, out)
         if nonfinite:
@@ -1193,7 +1159,7 @@ def to_bits(
     spec_d = weights.spec
     metadata = {
         "rule": weights.rule,
-        "spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec_d.items()},
+        "spec": spec_d.to_dict(),
         "draw_index": [int(i) for i in weights.draw_index],
     }
     if weights.rule == "marginal":
@@ -1202,8 +1168,8 @@ def to_bits(
     cls = PackedEnsemble if weights.is_ensemble else PackedClassifier
     return cls.from_bits(
         weights.bits,
-        form=spec_d["form"],
-        weight_encoding=spec_d["encoding"],
+        form=spec_d.form,
+        weight_encoding=spec_d.encoding,
         scale=weights.scale,
         bias=weights.bias,
         classes=weights.classes if classes is None else classes,
@@ -1299,8 +1265,8 @@ def _from_header(header: dict, payload: bytes):
     kind = _need(header, "kind", str)
     if kind not in ("classifier", "ensemble"):
         raise ValueError(f"unknown kind {kind!r}")
-    form = _check_choice(_need(header, "form", str), "form", _FORMS)
-    encoding = _check_choice(_need(header, "weight_encoding", str), "weight_encoding", _ENCODINGS)
+    form = check_choice(_need(header, "form", str), "form", _FORMS)
+    encoding = check_choice(_need(header, "weight_encoding", str), "weight_encoding", _ENCODINGS)
     d = _need(header, "n_features", int)
     words = _need(header, "n_words", int)
     rows = _need(header, "n_rows", int)
@@ -1346,8 +1312,8 @@ def _from_header(header: dict, payload: bytes):
         offset += nbytes
     if offset != len(payload):
         raise ValueError(f"{len(payload) - offset} unexpected trailing bytes")
-    inputs = _check_choice(_need(header, "inputs", str), "inputs", _INPUTS)
-    input_encoding = _check_choice(
+    inputs = check_choice(_need(header, "inputs", str), "inputs", _INPUTS)
+    input_encoding = check_choice(
         _need(header, "input_encoding", str), "input_encoding", _ENCODINGS
     )
     metadata = _need(header, "metadata", dict)

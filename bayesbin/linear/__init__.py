@@ -13,9 +13,23 @@ from bayesbin.linear.model import (
     model_data,
     set_data,
 )
-from bayesbin.linear.spec import ModelSpec, attach_spec, get_spec, is_bayesbin_model
+from bayesbin.linear.spec import (
+    Encoding,
+    Family,
+    Form,
+    Likelihood,
+    ModelSpec,
+    attach_spec,
+    get_spec,
+    is_bayesbin_model,
+    weight_layout,
+)
 
 __all__ = [
+    "Encoding",
+    "Family",
+    "Form",
+    "Likelihood",
     "ModelSpec",
     "OneVectorTrapWarning",
     "attach_spec",
@@ -29,4 +43,5 @@ __all__ = [
     "predictive_proba_from_draws",
     "set_data",
     "softmax",
+    "weight_layout",
 ]

@@ -38,7 +38,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayesbin._validation import check_choice, check_labels, check_prior_p, check_x
-from bayesbin.linear.spec import ModelSpec, attach_spec, get_spec
+from bayesbin.linear.spec import ModelSpec, attach_spec, get_spec, weight_layout
 
 __all__ = [
     "OneVectorTrapWarning",
@@ -221,10 +221,7 @@ def binary_logistic(
     bias = _parse_bias(bias)
     scale = _parse_scale(scale)
     relaxed_ab = _parse_relaxed(relaxed)
-    if form == "single":
-        shape, dims = (d,), ("feature",)
-    else:
-        shape, dims = (2, d), ("output", "feature")
+    shape, dims = weight_layout(form, d, 2)
     p = check_prior_p(prior_p, shape)
     spec = ModelSpec(
         family="logistic",
@@ -324,7 +321,7 @@ def binary_softmax(
     bias = _parse_bias(bias)
     scale = _parse_scale(scale)
     relaxed_ab = _parse_relaxed(relaxed)
-    shape, dims = (d, k), ("feature", "class")
+    shape, dims = weight_layout("softmax", d, k)
     p = check_prior_p(prior_p, shape)
     spec = ModelSpec(
         family="softmax",

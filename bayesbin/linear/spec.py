@@ -2,19 +2,69 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pymc as pm
 
-__all__ = ["ModelSpec", "get_spec", "is_bayesbin_model", "attach_spec"]
+__all__ = [
+    "Encoding",
+    "Family",
+    "Form",
+    "Likelihood",
+    "ModelSpec",
+    "attach_spec",
+    "get_spec",
+    "is_bayesbin_model",
+    "weight_layout",
+]
+
+Family = Literal["logistic", "softmax"]
+Form = Literal["single", "two_output", "softmax"]
+Likelihood = Literal["bernoulli", "categorical", "multinomial"]
+Encoding = Literal["01", "pm1"]
 
 _SPEC_ATTR = "_bayesbin_spec"
+_FORMS = {"logistic": ("single", "two_output"), "softmax": ("softmax",)}
+_LIKELIHOODS = {"logistic": ("bernoulli",), "softmax": ("categorical", "multinomial")}
+_REQUIRED_KEYS = (
+    "family",
+    "form",
+    "encoding",
+    "n_features",
+    "n_classes",
+    "weight_shape",
+    "weight_dims",
+    "bias",
+    "scale",
+)
+
+
+def weight_layout(form: str, n_features: int, n_classes: int) -> tuple[tuple, tuple]:
+    """Shape and dim names of ``w`` for a form: (D,), (2, D) or (D, K).
+
+    Returns
+    -------
+    shape : tuple of int
+    dims : tuple of str
+    """
+    d, k = int(n_features), int(n_classes)
+    return {
+        "single": ((d,), ("feature",)),
+        "two_output": ((2, d), ("output", "feature")),
+        "softmax": ((d, k), ("feature", "class")),
+    }[form]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a bayesbin builder made; read by samplers, posterior tools and the estimator.
+    """What a bayesbin builder made; read by samplers, posterior tools, the estimator and files.
+
+    The one description of a linear model: result attributes (``bayesbin_spec``), the
+    estimator and the packed-bit file headers all store :meth:`to_dict` and read it back with
+    :meth:`from_dict`. Fields are checked for consistency when the spec is made.
 
     Attributes
     ----------
@@ -45,10 +95,10 @@ class ModelSpec:
         ``(a, b)`` of the Beta prior when weights are relaxed to [0, 1], else None.
     """
 
-    family: str
-    form: str
-    likelihood: str
-    encoding: str
+    family: Family
+    form: Form
+    likelihood: Likelihood
+    encoding: Encoding
     n_features: int
     n_classes: int
     weight_shape: tuple
@@ -59,6 +109,72 @@ class ModelSpec:
     scale: bool | float = False
     scale_sigma: float = 1.0
     relaxed: tuple | None = None
+
+    def __post_init__(self):
+        family, form = self.family, self.form
+        if family not in _FORMS or form not in _FORMS[family]:
+            raise ValueError(f"spec has an unknown family/form {family!r}/{form!r}")
+        if self.likelihood not in _LIKELIHOODS[family]:
+            raise ValueError(
+                f"spec likelihood must be one of {list(_LIKELIHOODS[family])} for the {family} "
+                f"family; got {self.likelihood!r}"
+            )
+        if self.encoding not in ("01", "pm1"):
+            raise ValueError(f"spec encoding must be '01' or 'pm1'; got {self.encoding!r}")
+        d, k = self.n_features, self.n_classes
+        for name, v in (("n_features", d), ("n_classes", k)):
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise ValueError(f"spec {name} must be an integer; got {v!r}")
+        d, k = int(d), int(k)
+        if d < 1 or k < 2 or (family == "logistic" and k != 2):
+            raise ValueError(f"spec has n_features={d}, n_classes={k}")
+        shape = tuple(int(v) for v in self.weight_shape)
+        dims = tuple(str(v) for v in self.weight_dims)
+        expected = weight_layout(form, d, k)
+        if shape != expected[0] or len(dims) != len(shape):
+            raise ValueError(
+                f"spec weight_shape {shape} does not match form {form!r} with n_features={d}, "
+                f"n_classes={k} (expected {expected[0]})"
+            )
+        scale = self.scale
+        if not isinstance(scale, bool | np.bool_):
+            try:
+                scale = float(scale)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"spec scale must be a bool or a float; got {scale!r}") from exc
+            if not (np.isfinite(scale) and scale > 0):
+                raise ValueError(f"spec fixed scale must be a positive float; got {scale}")
+        else:
+            scale = bool(scale)
+        for name in ("bias_sigma", "scale_sigma"):
+            v = float(getattr(self, name))
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"spec {name} must be a positive float; got {v}")
+            object.__setattr__(self, name, v)
+        relaxed = self.relaxed
+        if relaxed is not None:
+            relaxed = tuple(float(v) for v in relaxed)
+            if len(relaxed) != 2 or not all(np.isfinite(v) and v > 0 for v in relaxed):
+                raise ValueError(f"spec relaxed must be None or (a, b) > 0; got {self.relaxed!r}")
+        p = np.asarray(self.prior_p, dtype=np.float64)
+        try:
+            p = np.broadcast_to(p, shape).copy()
+        except ValueError as exc:
+            raise ValueError(f"spec prior_p does not broadcast to the weight shape {shape}") from exc
+        if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+            raise ValueError("spec prior_p must lie in [0, 1]")
+        p.setflags(write=False)
+        for name, v in (
+            ("n_features", d),
+            ("n_classes", k),
+            ("weight_shape", shape),
+            ("weight_dims", dims),
+            ("scale", scale),
+            ("bias", bool(self.bias)),
+            ("relaxed", relaxed),
+            ("prior_p", p),
+        ):
+            object.__setattr__(self, name, v)
 
     @property
     def learned_scale(self) -> bool:
@@ -73,7 +189,14 @@ class ModelSpec:
         return float(self.scale)
 
     def to_dict(self) -> dict:
-        """JSON-friendly description (stored in result attributes)."""
+        """JSON-friendly description; :meth:`from_dict` reads it back.
+
+        ``prior_p`` is a float when every weight has the same prior, else a nested list of the
+        weight shape.
+        """
+        p = self.prior_p
+        flat = p.reshape(-1)
+        uniform = flat.size == 0 or bool(np.all(flat == flat[0]))
         return {
             "family": self.family,
             "form": self.form,
@@ -83,12 +206,53 @@ class ModelSpec:
             "n_classes": self.n_classes,
             "weight_shape": list(self.weight_shape),
             "weight_dims": list(self.weight_dims),
+            "prior_p": float(flat[0]) if uniform else p.tolist(),
             "bias": self.bias,
             "bias_sigma": self.bias_sigma,
             "scale": self.scale,
             "scale_sigma": self.scale_sigma,
             "relaxed": list(self.relaxed) if self.relaxed is not None else None,
         }
+
+    @classmethod
+    def from_dict(cls, data) -> ModelSpec:
+        """Read a spec written by :meth:`to_dict` (a dict, or that dict as JSON text).
+
+        Descriptions written before ``prior_p`` and ``likelihood`` were stored get the
+        builders' defaults (p = 0.5; Bernoulli or categorical likelihood).
+
+        Raises
+        ------
+        ValueError
+            For missing keys, wrong types or inconsistent fields, naming the field.
+        """
+        if isinstance(data, ModelSpec):
+            return data
+        if isinstance(data, bytes | str):
+            try:
+                data = json.loads(data)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(f"the model spec is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise TypeError(
+                f"spec must be a ModelSpec, dict or JSON string; got {type(data).__name__}"
+            )
+        missing = [k for k in _REQUIRED_KEYS if k not in data]
+        if missing:
+            raise ValueError(f"the model spec lacks the keys {missing}")
+        family = data["family"]
+        kwargs = {k: data[k] for k in _REQUIRED_KEYS}
+        kwargs["likelihood"] = data.get(
+            "likelihood", "bernoulli" if family == "logistic" else "categorical"
+        )
+        for key, default in (("bias_sigma", 5.0), ("scale_sigma", 1.0), ("relaxed", None)):
+            kwargs[key] = data.get(key, default)
+        if not isinstance(kwargs["weight_shape"], list | tuple) or not isinstance(
+            kwargs["weight_dims"], list | tuple
+        ):
+            raise ValueError("the model spec's weight_shape and weight_dims must be lists")
+        kwargs["prior_p"] = np.asarray(data.get("prior_p", 0.5), dtype=np.float64)
+        return cls(**kwargs)
 
 
 def get_spec(model: pm.Model) -> ModelSpec:

@@ -24,6 +24,7 @@ from pymc.step_methods.state import dataclass_state
 from pymc.util import get_value_vars_from_user_vars
 from pytensor.tensor.random.basic import BernoulliRV
 
+from bayesbin._validation import check_choice, check_positive_int
 from bayesbin.linear import ModelSpec, get_spec, is_bayesbin_model, model_data
 from bayesbin.samplers import kernels as fk
 
@@ -79,18 +80,6 @@ def model_problem(
     return problem, prior
 
 
-def _choice(value, name: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
-    return value
-
-
-def _pos_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
 @dataclass_state
 class BinaryStepState(StepMethodState):
     """Everything that changes while a :class:`BinaryStep` samples a chain."""
@@ -135,11 +124,11 @@ class BinaryStep(ArrayStepShared):
     ):
         model = pm.modelcontext(model)
         spec = binary_spec(model, type(self).__name__)
-        self.mode = _choice(mode, "mode", ("gibbs", "metropolis"))
-        self.scan = _choice(scan, "scan", ("random", "systematic"))
-        self.sweeps_per_step = _pos_int(sweeps_per_step, "sweeps_per_step")
-        self.refresh_every = _pos_int(refresh_every, "refresh_every")
-        self.continuous_steps = _pos_int(continuous_steps, "continuous_steps")
+        self.mode = check_choice(mode, "mode", ("gibbs", "metropolis"))
+        self.scan = check_choice(scan, "scan", ("random", "systematic"))
+        self.sweeps_per_step = check_positive_int(sweeps_per_step, "sweeps_per_step")
+        self.refresh_every = check_positive_int(refresh_every, "refresh_every")
+        self.continuous_steps = check_positive_int(continuous_steps, "continuous_steps")
         beta = float(beta)
         if not (np.isfinite(beta) and beta >= 0):
             raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")

@@ -304,7 +304,7 @@ def test_input_validation_errors(rng):
         clf.predict(np.zeros(5))
     with pytest.raises(ValueError, match="0 rows"):
         clf.predict(np.zeros((0, 5)))
-    with pytest.raises(TypeError, match="real"):
+    with pytest.raises(ValueError, match="real"):
         clf.predict(np.zeros((1, 5), dtype=complex))
     with pytest.raises(TypeError, match="numeric"):
         clf.predict(np.array([["a"] * 5]))
