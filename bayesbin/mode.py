@@ -35,6 +35,7 @@ import numpy as np
 import pymc as pm
 from scipy import optimize, sparse
 
+from bayesbin.linear.maths import row_lse
 from bayesbin.samplers import kernels as fk
 from bayesbin.samplers.adapter import binary_spec, model_problem
 
@@ -273,12 +274,7 @@ def _relaxed_map(problem, prior, X, scale, u0, bias0, maxiter):
         weff = off.copy()
         np.add.at(weff, flat, coef * u)
         eta = scale * (X @ weff.reshape(problem.n_features, ncols)) + b
-        top = eta.max(axis=1)
-        if problem.reference:
-            top = np.maximum(top, 0.0)
-            lse = top + np.log(np.exp(-top) + np.exp(eta - top[:, None]).sum(axis=1))
-        else:
-            lse = top + np.log(np.exp(eta - top[:, None]).sum(axis=1))
+        lse = row_lse(eta, reference=problem.reference)
         resid = Y - np.exp(eta - lse[:, None])
         value = float((Y * eta).sum() - lse.sum() + plin @ u)
         g_w = (scale * (X.T @ resid)).reshape(-1)

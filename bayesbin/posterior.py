@@ -41,6 +41,7 @@ from bayesbin.linear.spec import ModelSpec
 __all__ = [
     "BinaryWeights",
     "bit_probabilities",
+    "draw_parameters",
     "posterior_predictive_proba",
     "result_classes",
     "result_spec",
@@ -460,6 +461,34 @@ def _log_posterior(result, model) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+def draw_parameters(result, *, draws=None, spec=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Effective weights, bias and scale of the selected draws, float64 (the predictive's inputs).
+
+    Parameters
+    ----------
+    result : arviz.InferenceData or xarray.DataTree
+        A bayesbin sampling result.
+    draws : None, int or array-like of int
+        Which draws (see :func:`select_draws`).
+    spec : ModelSpec or dict, optional
+        Overrides the stored spec.
+
+    Returns
+    -------
+    w_eff : ndarray of shape (S, *weight_shape)
+        ``w`` (encoding "01") or ``2 w - 1`` ("pm1"); relaxed draws keep their real values.
+    bias : ndarray of shape (S,) or (S, K)
+    scale : ndarray of shape (S,)
+    """
+    spec = result_spec(result, spec)
+    idx = select_draws(result, draws)
+    w = _flat(_weight_values(result, spec))[idx].astype(np.float64)
+    if spec.encoding == "pm1":
+        w = 2.0 * w - 1.0
+    bias, scale = (_flat(a)[idx] for a in _real_values(result, spec))
+    return w, bias, scale
+
+
 def posterior_predictive_proba(result, x, *, draws=None, spec=None) -> np.ndarray:
     """Posterior predictive class probabilities, the float64 reference.
 
@@ -486,9 +515,5 @@ def posterior_predictive_proba(result, x, *, draws=None, spec=None) -> np.ndarra
     """
     spec = result_spec(result, spec)
     x = check_x(x, "x", n_features=spec.n_features)
-    idx = select_draws(result, draws)
-    w = _flat(_weight_values(result, spec))[idx].astype(np.float64)
-    if spec.encoding == "pm1":
-        w = 2.0 * w - 1.0
-    bias, scale = (_flat(a)[idx] for a in _real_values(result, spec))
+    w, bias, scale = draw_parameters(result, draws=draws, spec=spec)
     return predictive_proba_from_draws(w, bias, scale, x, form=spec.form)

@@ -47,8 +47,11 @@ LAYERS = {
     "bits.kernels": 30,
     "bits": 39,
     "estimator": 50,
-    "plots": 51,
-    "cli": 52,
+    "plots._common": 51,
+    "plots.weights": 52,
+    "plots.predictive": 52,
+    "plots": 53,
+    "cli": 55,
     "__main__": 60,
     "": 60,  # bayesbin/__init__.py
 }

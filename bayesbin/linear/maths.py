@@ -14,10 +14,13 @@ from scipy.special import expit
 from bayesbin.linear.spec import ModelSpec
 
 __all__ = [
+    "class_proba",
     "draw_logits",
+    "iter_draw_logits",
     "log_posterior",
-    "softmax",
     "predictive_proba_from_draws",
+    "row_lse",
+    "softmax",
 ]
 
 # Largest float64 block (in elements) held at once by the chunked float64 predictive.
@@ -57,6 +60,27 @@ def draw_logits(
 
 def _log_sigmoid(z: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -z)
+
+
+def row_lse(eta: np.ndarray, *, reference: bool = False) -> np.ndarray:
+    """Log-sum-exp over the last axis: the normaliser of the softmax likelihood.
+
+    Parameters
+    ----------
+    eta : ndarray of shape (..., C), float64
+        Logit columns.
+    reference : bool
+        Include an implicit class of logit 0 (the logistic forms as a softmax over ``[0, eta]``).
+
+    Returns
+    -------
+    ndarray of shape (...,), float64
+    """
+    top = eta.max(axis=-1, keepdims=True)
+    if reference:
+        top = np.maximum(top, 0.0)
+        return np.log(np.exp(-top[..., 0]) + np.exp(eta - top).sum(axis=-1)) + top[..., 0]
+    return np.log(np.exp(eta - top).sum(axis=-1)) + top[..., 0]
 
 
 def log_posterior(
@@ -135,9 +159,7 @@ def log_posterior(
         hi = min(S, lo + chunk)
         z = draw_logits(W[lo:hi], bb[lo:hi], s[lo:hi], x, form=spec.form)
         if spec.form == "softmax":
-            zmax = z.max(axis=2, keepdims=True)
-            lse = np.log(np.exp(z - zmax).sum(axis=2)) + zmax[..., 0]
-            out[lo:hi] += (z[:, np.arange(n), y] - lse).sum(axis=1)
+            out[lo:hi] += (z[:, np.arange(n), y] - row_lse(z)).sum(axis=1)
         else:
             out[lo:hi] += np.where(y == 1, _log_sigmoid(z), _log_sigmoid(-z)).sum(axis=1)
     return out
@@ -148,6 +170,42 @@ def softmax(eta: np.ndarray) -> np.ndarray:
     eta = np.asarray(eta, dtype=np.float64)
     e = np.exp(eta - eta.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def class_proba(eta: np.ndarray, *, form: str) -> np.ndarray:
+    """Class probabilities from logits: softmax, or ``[1 - p, p]`` with ``p = sigmoid(eta)``.
+
+    Parameters
+    ----------
+    eta : ndarray of shape (..., K) (softmax) or (...) (logistic forms)
+    form : {"single", "two_output", "softmax"}
+
+    Returns
+    -------
+    ndarray of shape (..., K), float64
+    """
+    if form == "softmax":
+        return softmax(eta)
+    p1 = expit(eta)
+    return np.stack([1.0 - p1, p1], axis=-1)
+
+
+def iter_draw_logits(
+    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: str
+):
+    """:func:`draw_logits` in chunks of draws that keep memory bounded.
+
+    Yields
+    ------
+    ndarray of float64, shape (S_chunk, n, K) for softmax, (S_chunk, n) for logistic
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n_draws = w_eff.shape[0]
+    n, k = x.shape[0], (w_eff.shape[-1] if form == "softmax" else 1)
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, n * k))
+    for lo in range(0, n_draws, chunk):
+        hi = min(lo + chunk, n_draws)
+        yield draw_logits(w_eff[lo:hi], bias[lo:hi], scale[lo:hi], x, form=form)
 
 
 def predictive_proba_from_draws(
@@ -163,16 +221,11 @@ def predictive_proba_from_draws(
         ``mean_s softmax(eta_s)``; for logistic forms ``[1 - p, p]`` with
         ``p = mean_s sigmoid(eta_s)``.
     """
-    x = np.asarray(x, dtype=np.float64)
-    n_draws = w_eff.shape[0]
     n, k = x.shape[0], (w_eff.shape[-1] if form == "softmax" else 1)
-    chunk = max(1, _CHUNK_ELEMENTS // max(1, n * k))
     total = np.zeros((n, k) if form == "softmax" else n)
-    for lo in range(0, n_draws, chunk):
-        hi = min(lo + chunk, n_draws)
-        eta = draw_logits(w_eff[lo:hi], bias[lo:hi], scale[lo:hi], x, form=form)
+    for eta in iter_draw_logits(w_eff, bias, scale, x, form=form):
         total += (softmax(eta) if form == "softmax" else expit(eta)).sum(axis=0)
-    mean = total / n_draws
+    mean = total / w_eff.shape[0]
     if form == "softmax":
         return mean
     return np.stack([1.0 - mean, mean], axis=1)
