@@ -248,7 +248,7 @@ def cmd_benchmark(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m bayesbin``."""
+    """Build the argument parser of ``python -m bayesbin``."""
     p = argparse.ArgumentParser(prog="bayesbin", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 

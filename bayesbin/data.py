@@ -324,7 +324,7 @@ def _read_verified(path: Path, spec: _IdxFile) -> np.ndarray:
 
 
 def _repo_root() -> Path:
-    """The parent of the ``bayesbin`` package directory."""
+    """Return the parent of the ``bayesbin`` package directory."""
     return Path(__file__).resolve().parent.parent
 
 
@@ -458,7 +458,7 @@ def _check_flag(value: Any, name: str) -> bool:
 def _load_raw(
     key: str, split: str, data_dir: str | os.PathLike[str] | None, download: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Verified (images uint8 (n, 28, 28), labels uint8 (n,)) of one split; read-only views."""
+    """Read one split, verified: images uint8 (n, 28, 28) and labels uint8 (n,), read-only."""
     check_choice(split, "split", _SPLITS)
     download = _check_flag(download, "download")
     ds = _DATASETS[key]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import numbers
+from typing import Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -17,7 +18,7 @@ __all__ = ["BayesBinClassifier", "fit"]
 
 
 def _resolve_classes(y_raw: np.ndarray, classes) -> np.ndarray:
-    """The label set ``classes_`` from the labels and the ``classes`` option."""
+    """Derive the label set ``classes_`` from the labels and the ``classes`` option."""
     if classes is None:
         labels = np.unique(y_raw)
     elif isinstance(classes, numbers.Integral) and not isinstance(classes, bool):
@@ -197,6 +198,7 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
 
     # -- scikit-learn plumbing ------------------------------------------------------------
     def __sklearn_tags__(self):
+        """Scikit-learn tags: non-deterministic unless ``random_seed`` is set."""
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_seed is None
         return tags
@@ -387,7 +389,7 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def to_bits(self, rule: str = "marginal", **kwargs):
+    def to_bits(self, rule: Literal["marginal", "map", "draws"] = "marginal", **kwargs):
         """Export the posterior as packed bits (see :func:`bayesbin.bits.to_bits`).
 
         Parameters

@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import pymc as pm
@@ -207,8 +208,11 @@ def _start_values(model, spec, problem, prior, init, rng):
 
 
 def _anneal(problem, prior, groups, betas, state, theta, rng, newton_steps, polish_sweeps):
-    """Anneal along ``betas``, then polish greedily; ``groups`` are the likelihood-neutral
-    groups (two-output pairs, softmax rows) flipped jointly after every sweep."""
+    """Anneal along ``betas``, then polish greedily.
+
+    ``groups`` are the likelihood-neutral groups (two-output pairs, softmax rows) flipped
+    jointly after every sweep.
+    """
     n_groups = groups.shape[0]
     for t, beta in enumerate(betas):
         if t and t % _REFRESH_EVERY == 0:
@@ -323,7 +327,7 @@ def _log_posterior(problem, prior, state, theta) -> float:
 
 
 def _flipped(problem, state, bits):
-    """A new cache with ``bits`` flipped: O(nonzeros of their features) plus O(n C)."""
+    """Return a new cache with ``bits`` flipped: O(nonzeros of their features) plus O(n C)."""
     A = state.A.copy()
     w = state.w.copy()
     for bit in bits:
@@ -412,7 +416,7 @@ def _check_scales(scales, spec) -> np.ndarray:
 def find_mode(
     model: pm.Model | None = None,
     *,
-    method: str = "auto",
+    method: Literal["auto", "relax", "anneal"] = "auto",
     scales=None,
     profile: bool | None = None,
     n_sweeps: int | None = None,

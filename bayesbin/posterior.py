@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import xarray as xr
@@ -337,7 +338,7 @@ class BinaryWeights:
 
 def threshold(
     result,
-    rule: str = "marginal",
+    rule: Literal["marginal", "map", "draws"] = "marginal",
     *,
     threshold: float = 0.5,
     draws=None,

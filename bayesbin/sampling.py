@@ -39,6 +39,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pymc as pm
@@ -52,6 +53,7 @@ from bayesbin.samplers import DiscreteLangevin, IncrementalGibbs, ReplicaExchang
 __all__ = [
     "sample",
     "SAMPLERS",
+    "SamplerName",
     "PRESETS",
     "Preset",
     "register_preset",
@@ -150,13 +152,17 @@ for _preset in (
 del _preset
 
 SAMPLERS = ("auto", *PRESETS)
+# the built-in presets (register_preset can add more at run time)
+SamplerName = Literal[
+    "auto", "pymc-gibbs", "incremental", "incremental+nuts", "tempering", "dmala", "nuts"
+]
 
 
 def _is_binary_bayesbin(model) -> bool:
     return is_bayesbin_model(model) and get_spec(model).relaxed is None
 
 
-def resolve_sampler(model: pm.Model, sampler: str = "auto") -> str:
+def resolve_sampler(model: pm.Model, sampler: SamplerName = "auto") -> str:
     """Name of the preset ``sampler="auto"`` (or an explicit name) resolves to for ``model``.
 
     Raises
@@ -192,7 +198,7 @@ def resolve_sampler(model: pm.Model, sampler: str = "auto") -> str:
     return sampler
 
 
-def build_steps(model: pm.Model, sampler: str = "auto", step_kwargs: dict | None = None):
+def build_steps(model: pm.Model, sampler: SamplerName = "auto", step_kwargs: dict | None = None):
     """Step methods of a preset for ``model``.
 
     Parameters
@@ -335,7 +341,7 @@ def _resolve_start(model, preset: str, start, kwargs: dict, random_seed) -> dict
 
 
 def _derived_seed(random_seed):
-    """A generator for find_mode independent of the chains' streams but fixed by the seed."""
+    """Make a generator for find_mode, independent of the chains' streams, fixed by the seed."""
     if random_seed is None:
         return None
     if isinstance(random_seed, np.random.Generator):
@@ -347,7 +353,7 @@ def _derived_seed(random_seed):
 def sample(
     model: pm.Model | None = None,
     *,
-    sampler: str = "auto",
+    sampler: SamplerName = "auto",
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 2,

@@ -43,13 +43,9 @@ def _real_root(subdir: str) -> Path | None:
 
 MNIST_ROOT = _real_root("mnist")
 FASHION_ROOT = _real_root("fashion-mnist")
-needs_mnist = pytest.mark.skipif(
-    MNIST_ROOT is None, reason="MNIST IDX files not found in shared/data or ../shared/data"
-)
-needs_fashion = pytest.mark.skipif(
-    FASHION_ROOT is None,
-    reason="Fashion-MNIST IDX files not found in shared/data or ../shared/data",
-)
+# skip without the files, fail instead under BAYESBIN_REQUIRE_DATA=1 (tests/conftest.py)
+needs_mnist = pytest.mark.needs_data("mnist")
+needs_fashion = pytest.mark.needs_data("fashion-mnist")
 
 MNIST_COUNTS = {
     "train": [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],

@@ -102,7 +102,24 @@ def _failure_report(nb, exc: Exception) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def _datasets(path: Path) -> list[str]:
+    """The IDX datasets a notebook loads (its run needs their files)."""
+    text = path.read_text()
+    out = []
+    if "load_mnist(" in text:
+        out.append("mnist")
+    if "load_fashion_mnist(" in text:
+        out.append("fashion-mnist")
+    return out
+
+
+RUNS = [
+    pytest.param(p, marks=[pytest.mark.needs_data(*_datasets(p))] if _datasets(p) else [])
+    for p in NOTEBOOKS
+]
+
+
+@pytest.mark.parametrize("path", RUNS, ids=_ids(NOTEBOOKS))
 def test_notebook_runs_in_fast_mode(path, tmp_path, monkeypatch):
     # declared test dependencies (nbclient, nbformat, ipykernel): an ImportError is a failure
     import nbclient

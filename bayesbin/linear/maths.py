@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from bayesbin.linear.spec import ModelSpec
+from bayesbin.linear.spec import Form, ModelSpec
 
 __all__ = [
     "class_proba",
@@ -28,7 +28,7 @@ _CHUNK_ELEMENTS = 1 << 23
 
 
 def draw_logits(
-    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: str
+    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: Form
 ) -> np.ndarray:
     """Float64 logits of S weight draws: the model maths of :mod:`bayesbin.linear`.
 
@@ -172,7 +172,7 @@ def softmax(eta: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def class_proba(eta: np.ndarray, *, form: str) -> np.ndarray:
+def class_proba(eta: np.ndarray, *, form: Form) -> np.ndarray:
     """Class probabilities from logits: softmax, or ``[1 - p, p]`` with ``p = sigmoid(eta)``.
 
     Parameters
@@ -191,7 +191,7 @@ def class_proba(eta: np.ndarray, *, form: str) -> np.ndarray:
 
 
 def iter_draw_logits(
-    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: str
+    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: Form
 ):
     """:func:`draw_logits` in chunks of draws that keep memory bounded.
 
@@ -209,7 +209,7 @@ def iter_draw_logits(
 
 
 def predictive_proba_from_draws(
-    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: str
+    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: Form
 ) -> np.ndarray:
     """Mean over draws of the class probabilities (float64, chunked over draws).
 

@@ -32,13 +32,14 @@ Examples
 from __future__ import annotations
 
 import warnings
+from typing import Literal
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
 from bayesbin._validation import check_choice, check_labels, check_prior_p, check_x
-from bayesbin.linear.spec import ModelSpec, attach_spec, get_spec, weight_layout
+from bayesbin.linear.spec import Encoding, ModelSpec, attach_spec, get_spec, weight_layout
 
 __all__ = [
     "OneVectorTrapWarning",
@@ -48,12 +49,13 @@ __all__ = [
     "model_data",
 ]
 
+
 class OneVectorTrapWarning(UserWarning):
     """The single-vector {0,1} logistic model without bias cannot predict P(y=1) < 0.5."""
 
 
 def model_data(model: pm.Model) -> tuple[np.ndarray, np.ndarray]:
-    """Current ``(x, y)`` of a bayesbin model: x float64 (n, D), y int64 (n,)."""
+    """Return the current ``(x, y)`` of a bayesbin model: x float64 (n, D), y int64 (n,)."""
     get_spec(model)
     x = np.asarray(model["x"].get_value(), dtype=np.float64)
     y = np.asarray(model["y"].get_value(), dtype=np.int64)
@@ -126,7 +128,7 @@ def _parse_bias(bias) -> bool:
 
 
 def _f64(value):
-    """A float64 constant (PyMC would store 5.0 as float32 and lose precision in its logp)."""
+    """Make a float64 constant (PyMC would store 5.0 as float32 and lose logp precision)."""
     return pt.constant(np.asarray(value, dtype=np.float64))
 
 
@@ -157,8 +159,8 @@ def binary_logistic(
     x,
     y,
     *,
-    form: str = "single",
-    encoding: str = "01",
+    form: Literal["single", "two_output"] = "single",
+    encoding: Encoding = "01",
     prior_p=0.5,
     bias: bool = False,
     scale=False,
@@ -268,8 +270,8 @@ def binary_softmax(
     y,
     classes,
     *,
-    likelihood: str = "categorical",
-    encoding: str = "01",
+    likelihood: Literal["categorical", "multinomial"] = "categorical",
+    encoding: Encoding = "01",
     prior_p=0.5,
     bias: bool = False,
     scale=False,

@@ -42,7 +42,7 @@ _REQUIRED_KEYS = (
 )
 
 
-def weight_layout(form: str, n_features: int, n_classes: int) -> tuple[tuple, tuple]:
+def weight_layout(form: Form, n_features: int, n_classes: int) -> tuple[tuple, tuple]:
     """Shape and dim names of ``w`` for a form: (D,), (2, D) or (D, K).
 
     Returns
@@ -111,6 +111,7 @@ class ModelSpec:
     relaxed: tuple | None = None
 
     def __post_init__(self):
+        """Check the fields for consistency and normalise their types."""
         family, form = self.family, self.form
         if family not in _FORMS or form not in _FORMS[family]:
             raise ValueError(f"spec has an unknown family/form {family!r}/{form!r}")
@@ -160,7 +161,9 @@ class ModelSpec:
         try:
             p = np.broadcast_to(p, shape).copy()
         except ValueError as exc:
-            raise ValueError(f"spec prior_p does not broadcast to the weight shape {shape}") from exc
+            raise ValueError(
+                f"spec prior_p does not broadcast to the weight shape {shape}"
+            ) from exc
         if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
             raise ValueError("spec prior_p must lie in [0, 1]")
         p.setflags(write=False)

@@ -19,7 +19,7 @@ __all__ = []  # private helpers of bayesbin.plots
 
 
 def _unpack(result_or_clf) -> tuple:
-    """``(result, class labels)`` of a sampling result or a fitted classifier."""
+    """Return ``(result, class labels)`` of a sampling result or a fitted classifier."""
     if is_result(result_or_clf):
         return result_or_clf, result_classes(result_or_clf)
     idata = getattr(result_or_clf, "idata_", None)
@@ -35,7 +35,7 @@ def _unpack(result_or_clf) -> tuple:
 
 
 def _image_shape(image_shape, n_features: int) -> tuple[int, int]:
-    """Validated (rows, cols); default a square when ``n_features`` is one, else (1, D)."""
+    """Validate (rows, cols); default a square when ``n_features`` is one, else (1, D)."""
     if image_shape is None:
         side = math.isqrt(n_features)
         return (side, side) if side * side == n_features else (1, n_features)
@@ -123,7 +123,7 @@ def _panels(spec: ModelSpec, labels: np.ndarray, classes) -> list[tuple[int, str
 
 
 def _panel_values(values: np.ndarray, spec: ModelSpec, index: int) -> np.ndarray:
-    """The per-feature vector (D,) of one panel from an array of shape ``weight_shape``."""
+    """Return the per-feature vector (D,) of one panel from an array of ``weight_shape``."""
     form = spec.form
     if form == "softmax":
         return values[:, index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -256,7 +257,9 @@ def _entropy(p: np.ndarray) -> np.ndarray:
     return -terms.sum(axis=-1)
 
 
-def predictive_uncertainty(result_or_clf, x, *, measure: str = "entropy"):
+def predictive_uncertainty(
+    result_or_clf, x, *, measure: Literal["entropy", "mutual_info"] = "entropy"
+):
     """Posterior-predictive probabilities and a per-row uncertainty.
 
     Parameters
@@ -302,12 +305,12 @@ def plot_prediction_uncertainty(
     y=None,
     images: bool = True,
     n: int = 8,
-    measure: str = "entropy",
+    measure: Literal["entropy", "mutual_info"] = "entropy",
     image_shape=None,
     n_hist_bins: int = 20,
     panel_size: float = 1.6,
 ):
-    """The most uncertain rows with their predictive probabilities, and uncertainty by outcome.
+    """Plot the most uncertain rows with their predictive probabilities and uncertainty by outcome.
 
     Rows are ranked by :func:`predictive_uncertainty` (largest first, ties in row order).
 

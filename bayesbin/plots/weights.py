@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -148,7 +149,9 @@ def _select_bits(bits, probs: np.ndarray, n: int) -> list[tuple[int, ...]]:
     return out
 
 
-def plot_bit_traces(result, bits=None, *, kind: str = "trace", n: int = 4, **kwargs):
+def plot_bit_traces(
+    result, bits=None, *, kind: Literal["trace", "rank"] = "trace", n: int = 4, **kwargs
+):
     """ArviZ trace or rank plots of selected weight bits.
 
     Parameters

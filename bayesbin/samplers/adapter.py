@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pymc as pm
@@ -32,7 +32,7 @@ __all__ = ["BinaryStep", "BinaryStepState", "binary_spec", "model_problem"]
 
 
 def binary_spec(model, who: str) -> ModelSpec:
-    """The ModelSpec of a bayesbin model with Bernoulli weights (ValueError otherwise)."""
+    """Return the ModelSpec of a bayesbin model with Bernoulli weights (ValueError otherwise)."""
     if not is_bayesbin_model(model):
         raise ValueError(
             f"{who} needs a model built by bayesbin.binary_logistic or bayesbin.binary_softmax"
@@ -46,7 +46,7 @@ def binary_spec(model, who: str) -> ModelSpec:
 def model_problem(
     model: pm.Model, *, own_bias: bool, own_scale: bool
 ) -> tuple[fk.FlipProblem, fk.ContinuousPrior]:
-    """Static kernel description of a bayesbin binary model (shared by the samplers).
+    """Reduce a bayesbin binary model to the kernels' static description (shared by samplers).
 
     Parameters
     ----------
@@ -110,8 +110,8 @@ class BinaryStep(ArrayStepShared):
         self,
         vars=None,
         *,
-        mode: str = "gibbs",
-        scan: str = "random",
+        mode: Literal["gibbs", "metropolis"] = "gibbs",
+        scan: Literal["random", "systematic"] = "random",
         sweeps_per_step: int = 1,
         refresh_every: int = 50,
         continuous_steps: int = 10,
@@ -209,6 +209,7 @@ class BinaryStep(ArrayStepShared):
         self.tune = True
 
     def __getstate__(self):
+        """Pickle without the cache: the copy starts a fresh chain."""
         # PyMC pickles steps for "spawn"/"forkserver" worker processes; the cache is derived data
         # (rebuilt on the first step), so it is not shipped, and the copy starts a fresh chain.
         state = self.__dict__.copy()
@@ -255,7 +256,7 @@ class BinaryStep(ArrayStepShared):
         return scale, np.broadcast_to(bias, (self._problem.n_cols,)).astype(np.float64)
 
     def _sync_cache(self, state, w_in: np.ndarray, scale: float, bias: np.ndarray):
-        """The cache for the point ``(w_in, scale, bias)``: ``state`` if it matches, else rebuilt.
+        """Return the cache for the point ``(w_in, scale, bias)``: ``state`` if it matches, else rebuilt.
 
         Returns ``(state, rebuilt_from_scratch, rederived)``.
         """
@@ -266,7 +267,7 @@ class BinaryStep(ArrayStepShared):
         return state, False, False
 
     def _sweeps(self, state, beta: float, since_refresh: int):
-        """This step's sweeps (with group moves) at ``beta``: ``(state, since_refresh, info)``."""
+        """Run the step's sweeps (with group moves) at ``beta``: ``(state, since_refresh, info)``."""
         return fk.gibbs_sweeps(
             self._problem,
             state,
@@ -281,7 +282,7 @@ class BinaryStep(ArrayStepShared):
         )
 
     def _rw(self, state, tuner, beta: float):
-        """This step's random walk on theta: ``(state, theta, tuner, acceptance rate)``."""
+        """Run the step's random walk on theta: ``(state, theta, tuner, acceptance rate)``."""
         return fk.rw_step(
             self._problem,
             self._prior,

@@ -1,4 +1,4 @@
-"""DMALA: gradient-informed parallel bit flips as a PyMC step method for Bernoulli variables.
+r"""DMALA: gradient-informed parallel bit flips as a PyMC step method for Bernoulli variables.
 
 The discrete Langevin sampler with Metropolis-Hastings correction (DMALA; Zhang, Liu & Liu,
 "A Langevin-like Sampler for Discrete Distributions", ICML 2022), for any PyMC model with
@@ -7,9 +7,9 @@ bits treated as reals, every bit flips independently with probability
 
 .. math::
 
-    P(\\text{flip } i) = \\sigma(\\ell_i), \\qquad
-    \\ell_i(\\theta) = \\tfrac12\\,(g_i (1 - 2\\theta_i) - \\kappa_i) - \\lambda(\\theta),
-    \\qquad \\lambda = \\frac{1}{2\\alpha},
+    P(\text{flip } i) = \sigma(\ell_i), \qquad
+    \ell_i(\theta) = \tfrac12\,(g_i (1 - 2\theta_i) - \kappa_i) - \lambda(\theta),
+    \qquad \lambda = \frac{1}{2\alpha},
 
 and the proposal ``theta'`` is accepted with probability
 ``min{1, p(theta') q(theta | theta') / (p(theta) q(theta' | theta))}``, the reverse
@@ -97,7 +97,7 @@ class TemperedTargetWarning(UserWarning):
 
 
 def _bernoulli_p(model: pm.Model, rv) -> Any:
-    """The probability parameter of a Bernoulli RV, with RVs replaced by their values."""
+    """Return the probability parameter of a Bernoulli RV, with RVs replaced by values."""
     (p,) = rv.owner.op.dist_params(rv.owner)
     (p,) = model.replace_rvs_by_values([p])
     return p
@@ -426,6 +426,7 @@ class DiscreteLangevin(ArrayStepShared):
 
     # -- compiled function (lazy, not pickled) -------------------------------------------------
     def __getstate__(self):
+        """Pickle without the compiled functions and caches (rebuilt lazily)."""
         state = self.__dict__.copy()
         state["_fn"] = None
         return state

@@ -1,11 +1,11 @@
-"""Replica exchange (parallel tempering) for multimodal posteriors: the ``ReplicaExchange`` step.
+r"""Replica exchange (parallel tempering) for multimodal posteriors: the ``ReplicaExchange`` step.
 
 :class:`ReplicaExchange` runs ``R`` copies ("replicas") of a bayesbin binary model at inverse
 temperatures ``1 = beta_0 > beta_1 > ... > beta_{R-1} > 0`` of the likelihood only:
 
 .. math::
 
-    \\pi_\\beta(w, \\theta) \\propto p(w)\\, p(\\theta)\\, L(w, \\theta)^{\\beta},
+    \pi_\beta(w, \theta) \propto p(w)\, p(\theta)\, L(w, \theta)^{\beta},
 
 where ``theta`` is the bias ``b`` and/or the log scale when the model has them. Each replica holds
 a whole state ``(w_r, theta_r)`` and is moved by the machinery of
@@ -16,7 +16,7 @@ states of adjacent temperatures ``i, j = i + 1`` are proposed for exchange and a
 
 .. math::
 
-    \\min\\{1, \\exp((\\beta_i - \\beta_j)(L_j - L_i))\\},
+    \min\{1, \exp((\beta_i - \beta_j)(L_j - L_i))\},
 
 ``L`` the untempered log-likelihood of each state (the prior terms cancel): also exact for the
 extended target. Pairs alternate deterministically, even ``i`` on even steps and odd ``i`` on odd
@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pymc.blocking import DictToArrayBijection, RaveledVars
@@ -170,8 +170,8 @@ class ReplicaExchange(BinaryStep):
         betas=None,
         beta_min: float | None = None,
         adapt_ladder: bool = True,
-        mode: str = "gibbs",
-        scan: str = "random",
+        mode: Literal["gibbs", "metropolis"] = "gibbs",
+        scan: Literal["random", "systematic"] = "random",
         sweeps_per_step: int = 1,
         refresh_every: int = 50,
         continuous_steps: int = 10,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import pathlib
 import warnings
 
 import cloudpickle
@@ -29,7 +28,6 @@ from bayesbin.samplers.kernels import continuous as fk_continuous
 
 SEED = sum(ord(c) for c in "test_incremental")
 ALPHA_TEST = 1e-3  # family-wise level of every statistical test in this file
-MNIST_DIR = pathlib.Path("/work/shared/data/mnist")
 
 
 @pytest.fixture(autouse=True)
@@ -623,28 +621,11 @@ def test_bad_arguments(chain_model):
 # ----------------------------------------------------------------------------------------------
 
 
-def _load_mnist_train():
-    import gzip
-
-    def idx(path):
-        with gzip.open(path) as f:
-            data = f.read()
-        nd = data[3]
-        dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(nd)]
-        return np.frombuffer(data, np.uint8, offset=4 + 4 * nd).reshape(dims)
-
-    x = idx(MNIST_DIR / "train-images-idx3-ubyte.gz").reshape(60000, -1) / 255.0
-    y = idx(MNIST_DIR / "train-labels-idx1-ubyte.gz").astype(np.int64)
-    return x, y
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists(),
-    reason="MNIST IDX files not found in /work/shared/data/mnist",
-)
+@pytest.mark.needs_data("mnist")
 def test_mnist_sweeps_exact_and_drift():
-    x, y = _load_mnist_train()
+    x, y = bayesbin.load_mnist("train", download=False)
+    x = x.astype(np.float64)
     prob = fk.build_problem(x, y, form="softmax", encoding="01", n_classes=10)
     assert prob.codes.dtype == np.uint8
     r = np.random.default_rng(SEED)

@@ -78,8 +78,10 @@ def log_scale_logprior(log_scale: float, sigma: float) -> float:
 
 
 def join_theta(prior: ContinuousPrior, scale: float, bias) -> np.ndarray:
-    """``theta = (bias[:n_bias]..., log scale)`` of the moved parameters (inverse of
-    :func:`split_theta`); an empty array when nothing is moved."""
+    """Join ``theta = (bias[:n_bias]..., log scale)`` of the moved parameters.
+
+    The inverse of :func:`split_theta`; an empty array when nothing is moved.
+    """
     parts = []
     if prior.n_bias:
         parts.append(np.asarray(bias, dtype=np.float64).reshape(-1)[: prior.n_bias])
@@ -227,23 +229,14 @@ def _theta_logprior_1(theta, n_bias, learn_scale, bias_sigma, scale_sigma):
 
 
 @nb.njit(cache=True, nogil=True)
-def _grouped_rwm_kernel(
-    values,
-    n_pos,
-    n_all,
-    theta,
-    incs,
-    log_u,
-    n_bias,
-    learn_scale,
-    bias_sigma,
-    scale_sigma,
-    scale_fixed,
-    bias_fixed,
-    beta,
-    record,
-    path,
-):
+def _grouped_rwm_kernel(groups, prior, theta, incs, log_u, scale_fixed, bias_fixed, beta, path):
+    """Compiled random walk on the grouped likelihood; ``path`` of 0 rows records nothing."""
+    values, n_pos, n_all = groups
+    n_bias = prior.n_bias
+    learn_scale = prior.learn_scale
+    bias_sigma = prior.bias_sigma
+    scale_sigma = prior.scale_sigma
+    record = path.shape[0] > 0
     theta = theta.copy()
     s = math.exp(theta[n_bias]) if learn_scale else scale_fixed
     b0 = theta[0] if n_bias else bias_fixed
@@ -324,23 +317,16 @@ def continuous_rwm(
         # Python overhead of ~20 us per proposal (which was a quarter of an MNIST56 step)
         incs = np.array([chol @ normals[t] for t in range(normals.shape[0])], dtype=np.float64)
         incs = incs.reshape(normals.shape[0], theta.shape[0])
-        record = path is not None
-        out_path = path if record else np.empty((0, theta.shape[0]))
+        out_path = path if path is not None else np.empty((0, theta.shape[0]))
         theta, n_acc = _grouped_rwm_kernel(
-            groups[0],
-            groups[1],
-            groups[2],
+            groups,
+            prior._replace(bias_sigma=float(prior.bias_sigma), scale_sigma=float(prior.scale_sigma)),
             theta,
             incs,
             np.asarray(log_uniforms, dtype=np.float64),
-            prior.n_bias,
-            prior.learn_scale,
-            float(prior.bias_sigma),
-            float(prior.scale_sigma),
             float(state.scale),
             float(state.bias[0]),
             float(beta),
-            record,
             out_path,
         )
         if n_acc:

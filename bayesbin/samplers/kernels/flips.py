@@ -216,32 +216,26 @@ def _dense_flip_deltas(
 
 
 @nb.njit(cache=True, nogil=True)
-def _sweep_kernel(
-    indptr,
-    rows,
-    codes,
-    levels,
-    sxy,
-    group_ptr,
-    group_bits,
-    bit_col,
-    bit_sign,
-    prior_logit,
-    active,
-    w,
-    A,
-    P,
-    bias,
-    reference,
-    table,
-    block,
-    scale,
-    feat_order,
-    uniforms,
-    beta,
-    mode,
-    dense,
-):
+def _sweep_kernel(problem, state, feat_order, group_bits, uniforms, beta, mode, dense):
+    """One compiled sweep: the problem's and the state's arrays come in as their NamedTuples."""
+    indptr = problem.indptr
+    rows = problem.rows
+    codes = problem.codes
+    levels = problem.levels
+    sxy = problem.sxy
+    group_ptr = problem.group_ptr
+    bit_col = problem.bit_col
+    bit_sign = problem.bit_sign
+    prior_logit = problem.prior_logit
+    active = problem.active
+    reference = problem.reference
+    w = state.w
+    A = state.A
+    P = state.P
+    bias = state.bias
+    table = state.table
+    block = state.block
+    scale = state.scale
     maxg = 0
     for j in range(group_ptr.shape[0] - 1):
         g = group_ptr[j + 1] - group_ptr[j]
@@ -416,6 +410,7 @@ def _sweep_kernel(
 
 
 def mode_code(mode: str) -> int:
+    """Return the kernels' integer code of a flip rule ("gibbs", "metropolis", "greedy")."""
     if not isinstance(mode, str) or mode not in _MODES:
         raise ValueError(f"mode must be one of {tuple(_MODES)}; got {mode!r}")
     return _MODES[mode]
@@ -480,26 +475,10 @@ def sweep(
     mcode = mode_code(mode)
     feat_order, gbits = order
     dll, n_flips, n_prop, n_pass = _sweep_kernel(
-        problem.indptr,
-        problem.rows,
-        problem.codes,
-        problem.levels,
-        problem.sxy,
-        problem.group_ptr,
-        gbits,
-        problem.bit_col,
-        problem.bit_sign,
-        problem.prior_logit,
-        problem.active,
-        state.w,
-        state.A,
-        state.P,
-        state.bias,
-        problem.reference,
-        state.table,
-        state.block,
-        state.scale,
+        problem,
+        state,
         feat_order,
+        gbits,
         np.asarray(uniforms, dtype=np.float64),
         float(beta),
         mcode,

@@ -34,7 +34,7 @@ def _feature_bits(problem: FlipProblem, j: int) -> np.ndarray:
 
 
 def likelihood_neutral_groups(problem: FlipProblem) -> np.ndarray:
-    """Groups of bits whose joint flip never changes the likelihood when they are all equal.
+    """Find the groups of bits whose joint flip never changes the likelihood when all are equal.
 
     * Two-output logistic form: the pair ``w[0, j], w[1, j]`` (two active bits of one feature in
       the same logit column with opposite signs) contributes ``sigma unit (w_b - w_a)`` to the

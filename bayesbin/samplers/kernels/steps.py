@@ -161,7 +161,7 @@ class RWTuner(NamedTuple):
 
 
 def rw_tuner(dim: int) -> RWTuner:
-    """A fresh :class:`RWTuner` for a theta of length ``dim``."""
+    """Make a fresh :class:`RWTuner` for a theta of length ``dim``."""
     return RWTuner(
         n_tune_steps=0,
         log_lambda=math.log(2.38 / math.sqrt(dim)) if dim else 0.0,

@@ -68,6 +68,7 @@ def swap_log_accept(beta_i: float, beta_j: float, loglik_i: float, loglik_j: flo
 
 
 def check_betas(betas) -> np.ndarray:
+    """Validate a ladder: strictly decreasing from 1, all positive; return it as float64."""
     try:
         b = np.asarray(betas, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as exc:
