@@ -41,7 +41,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import pathlib  # noqa: E402
 import platform  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
@@ -49,6 +51,7 @@ import numpy as np  # noqa: E402
 import pymc as pm  # noqa: E402
 from scipy.special import log_expit  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # this checkout
 import bayesbin  # noqa: E402
 from bayesbin._compat import az  # noqa: E402
 from bayesbin.samplers import DiscreteLangevin, TemperedTargetWarning  # noqa: E402

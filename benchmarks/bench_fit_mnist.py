@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
+import sys
 import time
 import warnings
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # this checkout
 import bayesbin
 
 

@@ -29,8 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import platform
 import resource
+import sys
 import time
 import warnings
 
@@ -38,6 +40,7 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # this checkout
 import bayesbin
 from bayesbin.posterior import posterior_predictive_proba
 

@@ -32,12 +32,14 @@ import argparse  # noqa: E402
 import gzip  # noqa: E402
 import pathlib  # noqa: E402
 import platform  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pymc as pm  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # this checkout
 import bayesbin  # noqa: E402
 from bayesbin.samplers import IncrementalGibbs  # noqa: E402
 

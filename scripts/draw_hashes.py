@@ -17,10 +17,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
 
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import pathlib  # noqa: E402
+import sys  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # this checkout
 import bayesbin  # noqa: E402
 
 __all__ = ["main"]

@@ -13,9 +13,11 @@ cache, then a verified download unless ``--no-download``). The output is written
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # this checkout
 from bayesbin.data import MNIST56_THRESHOLD, make_mnist56
 
 __all__ = ["main"]
