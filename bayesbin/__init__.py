@@ -19,11 +19,12 @@ from bayesbin.data import (
     make_mnist56,
     read_idx,
 )
-from bayesbin.diagnostics import mixing_overview, summary
+from bayesbin.diagnostics import ConvergenceWarning, convergence_report, mixing_overview, summary
 from bayesbin.estimator import BayesBinClassifier, fit
 from bayesbin.linear import (
     ModelSpec,
     OneVectorTrapWarning,
+    RecognitionError,
     binary_logistic,
     binary_softmax,
     get_spec,
@@ -51,6 +52,9 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - source tree without
 
 __all__ = [
     "BayesBinClassifier",
+    "ConvergenceWarning",
+    "RecognitionError",
+    "convergence_report",
     "BinaryWeights",
     "PackedClassifier",
     "PackedEnsemble",

@@ -27,7 +27,13 @@ __all__ = [
     "is_result",
     "to_netcdf",
     "from_netcdf",
+    "graph_inputs",
 ]
+
+try:  # PyTensor >= 2.31 moved the graph walkers
+    from pytensor.graph.traversal import graph_inputs
+except ImportError:  # pragma: no cover - older PyTensor
+    from pytensor.graph.basic import graph_inputs
 
 PYMC_MAJOR = int(pm.__version__.split(".")[0])
 ARVIZ_MAJOR = int(az.__version__.split(".")[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -13,6 +14,9 @@ __all__ = [
     "check_prior_p",
     "check_choice",
     "check_positive_int",
+    "check_classes",
+    "input_scale_problem",
+    "InputScaleWarning",
 ]
 
 
@@ -201,3 +205,99 @@ def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}; got {value}")
     return int(value)
+
+
+class InputScaleWarning(UserWarning):
+    """Inputs far outside [0, 1], or features whose ranges differ by orders of magnitude."""
+
+
+_FAR_OUTSIDE = 10.0  # |x| beyond this is "far outside [0, 1]"
+_RANGE_RATIO = 100.0  # feature ranges differing by more than this factor
+
+
+def input_scale_problem(x: np.ndarray) -> str | None:
+    """Say why inputs do not suit a binary-weight model with one logit scale (None if they do).
+
+    bayesbin's weights are bits and one learned scale multiplies every feature, so a feature's
+    influence is its range: features 1,000 times larger than the others decide alone, and the
+    HalfNormal(1) prior on the scale and the fast kernels assume pixel-like inputs in [0, 1].
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_samples, n_features), float64
+
+    Returns
+    -------
+    str or None
+    """
+    if x.size == 0:
+        return None
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    big = float(max(-lo.min(), hi.max()))
+    ranges = hi - lo
+    moving = ranges[ranges > 0]
+    parts = []
+    if big > _FAR_OUTSIDE:
+        parts.append(f"values reach {big:.4g}, far outside [0, 1]")
+    if moving.size >= 2 and moving.max() > _RANGE_RATIO * moving.min():
+        parts.append(
+            f"feature ranges differ by a factor of {moving.max() / moving.min():.3g} "
+            f"({moving.min():.3g} to {moving.max():.3g})"
+        )
+    if not parts:
+        return None
+    return (
+        "; ".join(parts)
+        + ". Binary weights share one logit scale, so the largest features dominate: scale the "
+        "inputs first, e.g. make_pipeline(MinMaxScaler(), BayesBinClassifier()) or "
+        "StandardScaler() from scikit-learn"
+    )
+
+
+def check_classes(k: int, present: int, n_features: int, name: str = "classes") -> int:
+    """Bound the number of classes by the labels present and by memory.
+
+    Parameters
+    ----------
+    k : int
+        Number of classes asked for.
+    present : int
+        Distinct labels in the data.
+    n_features : int
+        D: the model has D x K bits.
+    name : str
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        When ``k`` is over 100 and more than 10 times the labels present (classes without a
+        single example only slow the sampler), or when D x K weights would take more than
+        a quarter of this machine's memory as PyMC's int64 draws of one chain of 1,000 draws.
+    """
+    if k > 100 and k > 10 * max(present, 1):
+        raise ValueError(
+            f"{name}={k:,} but y holds only {present} distinct label(s): that many classes "
+            "without a single example would only slow the sampler down. Pass the number of "
+            "classes the data have, or the list of labels"
+        )
+    need = 8 * 1000 * int(n_features) * int(k)
+    avail = _memory_bytes()
+    if avail is not None and need > avail // 4:
+        raise ValueError(
+            f"{name}={k:,} with {n_features:,} features makes {k * n_features:,} binary "
+            f"weights; 1,000 draws of them take {need / 2**30:.1f} GiB while sampling, more than "
+            f"a quarter of this machine's {avail / 2**30:.1f} GiB of memory"
+        )
+    return int(k)
+
+
+def _memory_bytes() -> int | None:
+    """Physical memory of this machine in bytes (None where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None

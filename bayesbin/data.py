@@ -36,7 +36,6 @@ Examples
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.client
 import importlib.resources
@@ -79,6 +78,7 @@ exceeds it. 0.1 gives pixel density 0.367 and float logistic-regression test acc
 MNIST56_BLOCK_EDGES = (0, 6, 11, 17, 22, 28)
 """Row and column edges of the 5x5 blocks over a 28x28 image (block sizes 6, 5, 6, 5, 6)."""
 
+_MAX_IDX_BYTES = 2**31  # read_idx refuses IDX content announced larger than this (2 GiB)
 _DOWNLOAD_TIMEOUT = 30.0  # seconds, per blocking socket operation
 _SPLITS = ("train", "test")
 _MNIST56_FILE = "mnist56.npz"
@@ -211,16 +211,96 @@ def _check_path(path: Any, name: str = "path") -> Path:
     return Path(path)
 
 
-def _read_idx_bytes(path: Path) -> bytes:
-    """Return the IDX bytes of ``path``, gunzipped when the name ends in ``.gz``."""
+def _idx_size(head: bytes) -> tuple[int, int, tuple] | None:
+    """(header length, total length, dims) announced by an IDX file's first bytes, if readable."""
+    if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in _IDX_DTYPES or head[3] == 0:
+        return None
+    header = 4 + 4 * head[3]
+    if len(head) < header:
+        return header, -1, ()
+    dims = struct.unpack(f">{head[3]}I", head[4:header])
+    return header, header + math.prod(dims) * _IDX_DTYPES[head[2]].itemsize, dims
+
+
+def _too_big(path: Path, total: int, dims: tuple, max_bytes: int) -> ValueError:
+    return ValueError(
+        f"{path}: the IDX header announces shape {tuple(dims)}, {total:,} bytes, more than the "
+        f"{max_bytes:,} allowed (max_bytes); refused before reading it"
+    )
+
+
+def _read_raw_bounded(path: Path, max_bytes: int) -> bytes:
+    size = os.stat(path).st_size
     with open(path, "rb") as fh:
-        raw = fh.read()
+        head = fh.read(4)
+        if len(head) == 4 and head[3] and head[:2] == b"\x00\x00":
+            head += fh.read(4 * head[3])
+        known = _idx_size(head)
+        if known is not None and known[1] >= 0:
+            header, total, dims = known
+            if total > max_bytes:
+                raise _too_big(path, total, dims, max_bytes)
+            if size > total:
+                raise ValueError(
+                    f"{path}: IDX payload has {size - header} bytes but the header needs exactly "
+                    f"{total - header}: trailing bytes after the data"
+                )
+        return head + fh.read(max(0, min(size, max_bytes + 1) - len(head)))
+
+
+def _gunzip_bounded(path: Path, max_bytes: int) -> bytes:
+    """Stream-decompress, never past the size the IDX header announces (plus one byte)."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = bytearray()
+    limit = 4 + 4 * 255  # before the header is known: the longest possible header
+    total = None
+    pending = b""
+    try:
+        with open(path, "rb") as fh:
+            while not d.eof:
+                if not pending:
+                    pending = fh.read(1 << 20)
+                    if not pending:
+                        break
+                out += d.decompress(pending, max(1, limit + 1 - len(out)))
+                pending = d.unconsumed_tail
+                if total is None:
+                    known = _idx_size(bytes(out[: 4 + 4 * 255]))
+                    if known is None and len(out) >= 4:
+                        limit = len(out)  # bad magic: _parse_idx says so
+                    elif known is not None and known[1] >= 0:
+                        total = known[1]
+                        if total > max_bytes:
+                            raise _too_big(path, total, known[2], max_bytes)
+                        limit = total
+                if len(out) > limit:
+                    if total is None:
+                        break
+                    raise ValueError(
+                        f"{path}: decompresses to more than the {total:,} bytes its IDX header "
+                        "announces: trailing bytes after the data (reading stopped there)"
+                    )
+            trailing = d.unused_data + pending + fh.read(1)
+    except zlib.error as exc:
+        raise ValueError(f"{path}: not a valid gzip file ({exc})") from None
+    if not d.eof and total is not None and len(out) <= limit:
+        raise ValueError(f"{path}: not a valid gzip file (the compressed stream is truncated)")
+    if d.eof and trailing:
+        raise ValueError(f"{path}: not a valid gzip file (data after the compressed stream)")
+    return bytes(out)
+
+
+def _read_idx_bytes(path: Path, max_bytes: int | None = None) -> bytes:
+    """Return the IDX bytes of ``path``, gunzipped when the name ends in ``.gz``.
+
+    Bounded: the header's announced size is checked against ``max_bytes`` and the file (or the
+    decompressed stream) is never read past it, so a small gzip that expands to gigabytes or a
+    header claiming a huge array is refused without the memory.
+    """
+    max_bytes = _MAX_IDX_BYTES if max_bytes is None else int(max_bytes)
     if path.name.lower().endswith(".gz"):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"{path}: not a valid gzip file ({exc})") from None
-    return raw
+        return _gunzip_bounded(path, max_bytes)
+    return _read_raw_bounded(path, max_bytes)
 
 
 def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
@@ -257,7 +337,7 @@ def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(dims)
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzip-compressed or raw.
 
     The file is gunzipped when its name ends in ``.gz``. The magic number (two zero bytes, a
@@ -268,6 +348,10 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     ----------
     path : str or os.PathLike
         The file to read.
+    max_bytes : int, optional
+        Largest IDX content (header and payload, uncompressed) to accept; default 2 GiB. A
+        header announcing more is refused before the payload is read, and a gzip stream is
+        never decompressed past what its header announces.
 
     Returns
     -------
@@ -291,7 +375,11 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     ((60000, 28, 28), 'uint8')
     """
     path = _check_path(path)
-    view = _parse_idx(_read_idx_bytes(path), path)
+    if max_bytes is not None and (
+        isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 4
+    ):
+        raise ValueError(f"max_bytes must be an integer >= 4; got {max_bytes!r}")
+    view = _parse_idx(_read_idx_bytes(path, max_bytes), path)
     return view.astype(view.dtype.newbyteorder("="), copy=True)
 
 
@@ -299,7 +387,8 @@ def _read_verified(path: Path, spec: _IdxFile) -> np.ndarray:
     """Read ``path`` and check it is the file ``spec`` (shape, then md5 of the IDX content)."""
     st = path.stat()
     key = (str(path.resolve()), st.st_mtime_ns, st.st_size, st.st_ino)
-    raw = _read_idx_bytes(path)
+    # the dataset's own size bounds the read: a wrong or hostile file is refused early
+    raw = _read_idx_bytes(path, 4 + 4 * len(spec.shape) + math.prod(spec.shape))
     arr = _parse_idx(raw, path)
     if arr.shape != spec.shape or arr.dtype != np.dtype(">u1"):
         raise ValueError(

@@ -35,7 +35,9 @@ from typing import Literal
 import numpy as np
 import pymc as pm
 from scipy import optimize, sparse
+from threadpoolctl import threadpool_limits
 
+from bayesbin._progress import progress
 from bayesbin.linear.maths import row_lse
 from bayesbin.samplers import kernels as fk
 from bayesbin.samplers.adapter import binary_spec, model_problem
@@ -52,8 +54,9 @@ class ModeResult(dict):
     """Point values of a mode in PyMC's ``initvals`` format, with its log-posterior.
 
     A ``dict`` ``{"w": ndarray (int64, the shape of w), "b": ndarray (float64), "scale":
-    float}`` holding the model's free variables (by random-variable name, untransformed), so it
-    can be passed as ``initvals=`` to ``pm.sample`` or ``bayesbin.sample``.
+    float}`` holding the model's free variables (by random-variable name, untransformed: a
+    hand-written model's own names and weight layout), so it can be passed as ``initvals=`` to
+    ``pm.sample`` or ``bayesbin.sample``.
 
     Attributes
     ----------
@@ -170,36 +173,40 @@ def _newton_theta(problem, prior, state, theta, n_steps: int, tol: float = 1e-10
 
 
 def _start_values(model, spec, problem, prior, init, rng):
-    """(w bits, scale, bias, theta) of one restart's start."""
+    """(w bits, scale, bias, theta) of one restart's start; ``init`` keyed by the model's names."""
     init = dict(init or {})
-    unknown = set(init) - {"w", "b", "scale"}
+    names = spec.names
+    known = {n for n in (names.w, names.b, names.scale) if n is not None}
+    unknown = set(init) - known
     if unknown:
-        raise ValueError(f"init may hold 'w', 'b' and 'scale'; got also {sorted(unknown)}")
-    if "w" in init:
-        w = np.asarray(init["w"])
-        if w.shape != tuple(spec.weight_shape) or not np.all((w == 0) | (w == 1)):
-            raise ValueError(f"init['w'] must be 0/1 of shape {tuple(spec.weight_shape)}")
-        w = w.reshape(-1).astype(np.uint8)
+        raise ValueError(f"init may hold {sorted(known)}; got also {sorted(unknown)}")
+    if names.w in init:
+        w = np.asarray(init[names.w])
+        if w.shape != tuple(spec.w_shape) or not np.all((w == 0) | (w == 1)):
+            raise ValueError(f"init[{names.w!r}] must be 0/1 of shape {tuple(spec.w_shape)}")
+        w = np.ascontiguousarray(spec.to_canonical(w)).reshape(-1).astype(np.uint8)
     else:
         p = np.broadcast_to(spec.prior_p, spec.weight_shape).reshape(-1)
         w = (rng.random(p.shape[0]) < p).astype(np.uint8)
     ip = model.initial_point()
     if spec.learned_scale:
-        if "scale" in init:
-            scale = float(np.asarray(init["scale"]))
+        if names.scale in init:
+            scale = float(np.asarray(init[names.scale]))
             if not (np.isfinite(scale) and scale > 0):
-                raise ValueError(f"init['scale'] must be a positive float; got {init['scale']!r}")
+                raise ValueError(
+                    f"init[{names.scale!r}] must be a positive float; got {init[names.scale]!r}"
+                )
         else:
-            scale = math.exp(float(ip[model.rvs_to_values[model["scale"]].name]))
+            scale = math.exp(float(ip[model.rvs_to_values[model[names.scale]].name]))
     else:
         if "scale" in init:
             raise ValueError("init['scale'] given but the model has no learned scale")
         scale = spec.fixed_scale
     if spec.bias:
-        b0 = init.get("b", ip[model.rvs_to_values[model["b"]].name])
+        b0 = init.get(names.b, ip[model.rvs_to_values[model[names.b]].name])
         bias = np.broadcast_to(np.asarray(b0, dtype=np.float64), (problem.n_cols,)).copy()
         if not np.all(np.isfinite(bias)):
-            raise ValueError("init['b'] must be finite")
+            raise ValueError(f"init[{names.b!r}] must be finite")
     else:
         if "b" in init:
             raise ValueError("init['b'] given but the model has no bias")
@@ -243,12 +250,24 @@ def _anneal(problem, prior, groups, betas, state, theta, rng, newton_steps, poli
     return state, theta
 
 
-def _sparse_x(problem):
-    """``x`` as a scipy CSR matrix of shape (n, D), rebuilt from the problem's CSC arrays."""
+_DENSE_X_ELEMENTS = 5_000_000  # relaxed objective with a dense x up to this many elements
+_DENSE_X_DENSITY = 0.1  # ... when at least this share of x is nonzero
+
+
+def _design_matrix(problem):
+    """``x`` (n, D) for the relaxed objective: dense when small and dense enough, else CSR.
+
+    Rebuilt from the problem's CSC arrays. Dense BLAS products beat sparse ones on small dense
+    inputs (scikit-learn's digits: 2.9 s of L-BFGS-B in scipy.sparse products); MNIST stays
+    sparse.
+    """
     data = problem.levels[problem.codes]
     csc = sparse.csc_matrix(
         (data, problem.rows, problem.indptr), shape=(problem.n_rows, problem.n_features)
     )
+    size = problem.n_rows * problem.n_features
+    if size <= _DENSE_X_ELEMENTS and problem.nnz >= _DENSE_X_DENSITY * size:
+        return csc.toarray()
     return csc.tocsr()
 
 
@@ -429,6 +448,7 @@ def find_mode(
     relax_maxiter: int | None = None,
     random_seed=None,
     init: dict | None = None,
+    progressbar: bool = True,
 ) -> ModeResult:
     """Find a posterior mode of a bayesbin binary model: relax-and-round and/or annealing.
 
@@ -459,8 +479,10 @@ def find_mode(
     method : {"auto", "relax", "anneal"}
         ``"auto"``: the relaxed candidates; one annealing run started from the best of them,
         warm (``beta`` from 0.25 up to ``beta_end``, as many sweeps as the schedule); and
-        annealing restarts from random bits when they are cheap (one restart under about 1e9
-        operations, e.g. MNIST56 but not full MNIST).
+        no annealing restarts from random bits unless asked for (``restarts``): measured, no
+        random restart beat the warm anneal from the relaxed candidates (MNIST56: one of four
+        reached the same mode, the others ended 5-265 nats below; scikit-learn's digits:
+        100-150 nats below), and four of them cost more than everything else together.
     scales : array_like of float, optional
         Scales of the relaxed candidates (default: the fixed scale, or for a learned scale a
         geometric grid around ``1 / max|x|``: 7 points from 0.25 to 4 times it, 3 points for
@@ -478,7 +500,7 @@ def find_mode(
         First and last inverse temperature of a named schedule (``0 < beta_start <=
         beta_end``); ``beta_end > 1`` concentrates the last sweeps near the mode.
     restarts : int, optional
-        Annealing runs (default 4 for ``"anneal"``; for ``"auto"`` 4 when cheap, else 0).
+        Annealing runs from random bits (default 4 for ``"anneal"``, 0 for ``"auto"``).
     newton_steps : int
         Newton steps on the continuous parameters after each annealing sweep (``0``: keep them
         fixed until the greedy phase).
@@ -490,6 +512,8 @@ def find_mode(
         MNIST the 3 candidates then take about 55 CPU s, and the chains climb past the rounded
         mode during tuning anyway).
     random_seed : int, sequence of int or numpy.random.Generator, optional
+    progressbar : bool
+        Show a bar with the candidate being computed (relaxed MAPs, annealing runs).
     init : dict, optional
         Start of every annealing restart, in ``initvals`` format (``"w"``, ``"b"``,
         ``"scale"``, all optional): missing ``w`` is drawn from its prior per restart, missing
@@ -547,12 +571,57 @@ def find_mode(
     rng = np.random.default_rng(random_seed)
     if profile is None:
         profile = _profile_work(problem) <= _PROFILE_BUDGET
+    if init is not None:  # checked now, used only by annealing restarts
+        _start_values(model, spec, problem, prior, init, np.random.default_rng(0))
     if restarts is None:
-        cheap = betas.size * problem.nnz * problem.n_cols <= 1e9
-        restarts = 4 if method == "anneal" or (method == "auto" and cheap) else 0
+        restarts = 4 if method == "anneal" else 0
     if method == "relax":
         restarts = 0
 
+    # small dense products and L-BFGS-B's vector updates: threads only add synchronisation (a
+    # second BLAS thread on a busy 2-core machine made the relaxed MAPs of digits 20x slower)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _find_mode(
+            model,
+            spec,
+            problem,
+            prior,
+            method,
+            grid,
+            betas,
+            restarts,
+            profile,
+            polish_sweeps,
+            newton_steps,
+            relax_maxiter,
+            init,
+            progressbar,
+            rng,
+            pairs,
+            groups,
+        )
+
+
+def _find_mode(
+    model,
+    spec,
+    problem,
+    prior,
+    method,
+    grid,
+    betas,
+    restarts,
+    profile,
+    polish_sweeps,
+    newton_steps,
+    relax_maxiter,
+    init,
+    progressbar,
+    rng,
+    pairs,
+    groups,
+):
+    """Run :func:`find_mode` once its arguments are checked."""
     polished = {}  # greedy optimum -> profile result (different starts often meet)
 
     def polish(state, theta):
@@ -575,53 +644,67 @@ def find_mode(
         lp = _log_posterior(problem, prior, state, theta)
         candidates.append((label, lp, state.w.copy(), theta.copy()))
 
-    if method in ("auto", "relax"):
-        X = _sparse_x(problem)
-        _, _, bias0, _ = _start_values(model, spec, problem, prior, None, rng)
-        u = np.full(problem.n_bits, 0.5)
-        seen = set()
-        prev = None
-        for scale in grid:
-            if prev is not None:  # keep the effective weights scale * u of the previous solution
-                u = np.clip(0.5 + (u - 0.5) * prev / scale, 0.0, 1.0)
-            u, bias0 = _relaxed_map(problem, prior, X, float(scale), u, bias0, int(relax_maxiter))
-            prev = float(scale)
-            w = _round_relaxed(problem, pairs, u)
-            key = w.tobytes()
-            if key in seen:  # the same rounding polishes to the same mode
-                continue
-            seen.add(key)
-            theta = fk.join_theta(prior, float(scale), bias0)
-            state = fk.init(problem, w, float(scale), bias0)
-            add(f"relax scale={scale:.4g}", *polish(state, theta))
-    if method == "auto" and candidates:
-        # one annealing run from the best relaxed candidate, starting warm (beta 0.25, not the
-        # random restarts' near-zero): on full MNIST, where greedy polishing at fixed theta stops
-        # early and the profile search is too costly, it gains ~400 nats for 20 CPU s
-        _, _, w, theta = max(candidates, key=lambda c: c[1])
-        scale, bias = fk.split_theta(prior, theta, spec.fixed_scale, bias0)
-        state = fk.init(problem, w, scale, bias)
-        warm = np.geomspace(min(_WARM_BETA_START, betas[-1]), betas[-1], betas.size)
-        state, theta = _anneal(
-            problem, prior, groups, warm, state, theta.copy(), rng, int(newton_steps), 0
-        )
-        add("anneal from relax", *polish(state, theta))
-    for r in range(int(restarts)):
-        w, scale, bias, theta = _start_values(model, spec, problem, prior, init, rng)
-        state = fk.init(problem, w, scale, bias)
-        state, theta = _anneal(
-            problem, prior, groups, betas, state, theta, rng, int(newton_steps), 0
-        )
-        add(f"anneal {r}", *polish(state, theta))
+    n_relax = len(grid) if method in ("auto", "relax") else 0
+    n_steps = n_relax + (1 if method == "auto" and n_relax else 0) + int(restarts)
+    with progress("find_mode", n_steps, bool(progressbar)) as task:
+        if method in ("auto", "relax"):
+            X = _design_matrix(problem)
+            _, _, bias0, _ = _start_values(model, spec, problem, prior, None, rng)
+            u = np.full(problem.n_bits, 0.5)
+            seen = set()
+            prev = None
+            for scale in grid:
+                task.describe(f"find_mode: relaxed MAP at scale {scale:.3g}, rounded and polished")
+                if prev is not None:  # keep the effective weights scale * u of the previous one
+                    u = np.clip(0.5 + (u - 0.5) * prev / scale, 0.0, 1.0)
+                u, bias0 = _relaxed_map(
+                    problem, prior, X, float(scale), u, bias0, int(relax_maxiter)
+                )
+                prev = float(scale)
+                w = _round_relaxed(problem, pairs, u)
+                key = w.tobytes()
+                if key not in seen:  # the same rounding polishes to the same mode
+                    seen.add(key)
+                    theta = fk.join_theta(prior, float(scale), bias0)
+                    state = fk.init(problem, w, float(scale), bias0)
+                    add(f"relax scale={scale:.4g}", *polish(state, theta))
+                task.advance()
+        if method == "auto" and candidates:
+            # one annealing run from the best relaxed candidate, starting warm (beta 0.25, not
+            # the random restarts' near-zero): on full MNIST, where greedy polishing at fixed
+            # theta stops early and the profile search is too costly, it gains ~400 nats for
+            # 20 CPU s
+            task.describe("find_mode: annealing from the best relaxed candidate")
+            _, _, w, theta = max(candidates, key=lambda c: c[1])
+            scale, bias = fk.split_theta(prior, theta, spec.fixed_scale, bias0)
+            state = fk.init(problem, w, scale, bias)
+            warm = np.geomspace(min(_WARM_BETA_START, betas[-1]), betas[-1], betas.size)
+            state, theta = _anneal(
+                problem, prior, groups, warm, state, theta.copy(), rng, int(newton_steps), 0
+            )
+            add("anneal from relax", *polish(state, theta))
+            task.advance()
+        for r in range(int(restarts)):
+            task.describe(f"find_mode: annealing restart {r + 1} of {int(restarts)}")
+            w, scale, bias, theta = _start_values(model, spec, problem, prior, init, rng)
+            state = fk.init(problem, w, scale, bias)
+            state, theta = _anneal(
+                problem, prior, groups, betas, state, theta, rng, int(newton_steps), 0
+            )
+            add(f"anneal {r}", *polish(state, theta))
+            task.advance()
 
     label, lp, w, theta = max(candidates, key=lambda c: c[1])
     out = ModeResult()
-    out["w"] = w.astype(np.int64).reshape(spec.weight_shape)
+    names = spec.names
+    out[names.w] = np.ascontiguousarray(
+        spec.from_canonical(w.astype(np.int64).reshape(spec.weight_shape))
+    )
     if spec.bias:
-        b_shape = tuple(model.initial_point()[model.rvs_to_values[model["b"]].name].shape)
-        out["b"] = np.asarray(theta[: prior.n_bias], dtype=np.float64).reshape(b_shape)
+        b_shape = tuple(model.initial_point()[model.rvs_to_values[model[names.b]].name].shape)
+        out[names.b] = np.asarray(theta[: prior.n_bias], dtype=np.float64).reshape(b_shape)
     if spec.learned_scale:
-        out["scale"] = float(math.exp(theta[prior.n_bias]))
+        out[names.scale] = float(math.exp(theta[prior.n_bias]))
     out.logp = lp
     out.restart_logps = [c[1] for c in candidates]
     out.candidates = [c[0] for c in candidates]

@@ -43,6 +43,7 @@ __all__ = [
     "BinaryWeights",
     "bit_probabilities",
     "draw_parameters",
+    "weight_draws",
     "posterior_predictive_proba",
     "result_classes",
     "result_spec",
@@ -147,10 +148,16 @@ def _n_flat(result) -> tuple[int, int]:
     return int(post.sizes["chain"]), int(post.sizes["draw"])
 
 
-def _ordered(da: xr.DataArray, dims: tuple, shape: tuple, name: str) -> np.ndarray:
-    want = ("chain", "draw", *dims)
-    if set(da.dims) != set(want):
-        raise ValueError(f"posterior[{name!r}] has dims {da.dims}; expected {want}")
+def _ordered(da: xr.DataArray, dims: tuple | None, shape: tuple, name: str) -> np.ndarray:
+    """Values with dims ``("chain", "draw", *dims)``; ``dims=None`` keeps the stored order."""
+    if dims is None:
+        if "chain" not in da.dims or "draw" not in da.dims:
+            raise ValueError(f"posterior[{name!r}] has dims {da.dims}; expected chain and draw")
+        want = ("chain", "draw", *(d for d in da.dims if d not in ("chain", "draw")))
+    else:
+        want = ("chain", "draw", *dims)
+        if set(da.dims) != set(want):
+            raise ValueError(f"posterior[{name!r}] has dims {da.dims}; expected {want}")
     arr = np.asarray(da.transpose(*want).values)
     if arr.shape[2:] != tuple(shape):
         raise ValueError(
@@ -160,23 +167,47 @@ def _ordered(da: xr.DataArray, dims: tuple, shape: tuple, name: str) -> np.ndarr
 
 
 def _weight_values(result, spec: ModelSpec) -> np.ndarray:
-    """``w`` draws as (chain, draw, *weight_shape): uint8 bits, or float64 when relaxed."""
+    """``w`` draws as (chain, draw, *weight_shape): uint8 bits, or float64 when relaxed.
+
+    Read from the model's own weight variable and layout (``spec.names.w``, ``spec.layout``),
+    returned in the canonical layout.
+    """
     post = get_group(result, "posterior")
-    if "w" not in post:
-        raise ValueError("result.posterior has no variable 'w'")
-    arr = _ordered(post["w"], spec.weight_dims, spec.weight_shape, "w")
+    name = spec.names.w
+    if name not in post:
+        raise ValueError(f"result.posterior has no variable {name!r}")
+    arr = spec.to_canonical(_ordered(post[name], spec.w_dims, spec.w_shape, name))
     if arr.dtype == bool:
         return arr.astype(np.uint8)
     if np.issubdtype(arr.dtype, np.integer):
         if arr.size and (arr.min() < 0 or arr.max() > 1):
-            raise ValueError("posterior['w'] holds integers outside {0, 1}")
+            raise ValueError(f"posterior[{name!r}] holds integers outside {{0, 1}}")
         return arr.astype(np.uint8)
     if np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
         if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
-            raise ValueError("posterior['w'] holds floats outside [0, 1] (relaxed weights)")
+            raise ValueError(f"posterior[{name!r}] holds floats outside [0, 1] (relaxed weights)")
         return arr
-    raise TypeError(f"posterior['w'] must be integer, bool or float; got dtype {arr.dtype}")
+    raise TypeError(f"posterior[{name!r}] must be integer, bool or float; got dtype {arr.dtype}")
+
+
+def weight_draws(result, *, spec=None) -> np.ndarray:
+    """Return the weight draws in the canonical layout: (chain, draw, *weight_shape).
+
+    Parameters
+    ----------
+    result : arviz.InferenceData or xarray.DataTree
+    spec : ModelSpec or dict, optional
+        Overrides the stored spec.
+
+    Returns
+    -------
+    ndarray
+        uint8 bits, or float64 in [0, 1] for relaxed weights; read from the model's own weight
+        variable and layout.
+    """
+    spec = result_spec(result, spec)
+    return _weight_values(result, spec)
 
 
 def _draw_bits(values: np.ndarray) -> np.ndarray:
@@ -192,18 +223,19 @@ def _real_values(result, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     n_chain, n_draw = _n_flat(result)
     softmax_family = spec.family == "softmax"
     if spec.bias:
-        if "b" not in post:
-            raise ValueError("the spec has bias=True but result.posterior has no 'b'")
-        dims = ("class",) if softmax_family else ()
+        name = spec.names.b
+        if name not in post:
+            raise ValueError(f"the spec has a bias but result.posterior has no {name!r}")
         shape = (spec.n_classes,) if softmax_family else ()
-        bias = _ordered(post["b"], dims, shape, "b").astype(np.float64)
+        bias = _ordered(post[name], None, shape, name).astype(np.float64)
     else:
         shape = (n_chain, n_draw, spec.n_classes) if softmax_family else (n_chain, n_draw)
         bias = np.zeros(shape)
     if spec.scale is True:
-        if "scale" not in post:
-            raise ValueError("the spec has a learned scale but result.posterior has no 'scale'")
-        scale = _ordered(post["scale"], (), (), "scale").astype(np.float64)
+        name = spec.names.scale
+        if name not in post:
+            raise ValueError(f"the spec has a learned scale but result.posterior has no {name!r}")
+        scale = _ordered(post[name], None, (), name).astype(np.float64)
     else:
         scale = np.full((n_chain, n_draw), 1.0 if spec.scale is False else spec.scale)
     if not (np.all(np.isfinite(bias)) and np.all(np.isfinite(scale))):
@@ -275,7 +307,12 @@ def bit_probabilities(result, *, spec=None) -> xr.DataArray:
     bits = _draw_bits(_weight_values(result, spec))
     probs = bits.mean(axis=(0, 1), dtype=np.float64)
     post = get_group(result, "posterior")
-    coords = {d: post["w"].coords[d].values for d in spec.weight_dims if d in post["w"].coords}
+    w_post = post[spec.names.w]
+    coords = {
+        d: w_post.coords[d].values
+        for d in spec.weight_dims
+        if spec.layout is None and d in w_post.coords
+    }
     return xr.DataArray(
         probs,
         dims=spec.weight_dims,

@@ -46,7 +46,14 @@ import pymc as pm
 
 from bayesbin._compat import get_group, has_group, set_group
 from bayesbin._validation import check_positive_int
-from bayesbin.linear import get_spec, is_bayesbin_model, log_posterior, model_data
+from bayesbin.diagnostics import ConvergenceWarning, convergence_report
+from bayesbin.linear import (
+    RecognitionError,
+    get_spec,
+    is_bayesbin_model,
+    log_posterior,
+    model_data,
+)
 from bayesbin.mode import find_mode
 from bayesbin.samplers import DiscreteLangevin, IncrementalGibbs, ReplicaExchange
 
@@ -58,6 +65,7 @@ __all__ = [
     "Preset",
     "register_preset",
     "build_steps",
+    "check_start",
     "resolve_sampler",
     "add_log_posterior",
 ]
@@ -125,15 +133,16 @@ def _pymc_gibbs(model, bern, cont, kw):
 
 
 def _incremental(model, bern, cont, kw):
-    return [IncrementalGibbs([model["w"], *cont], **kw)]
+    return [IncrementalGibbs([model[get_spec(model).names.w], *cont], **kw)]
 
 
 def _incremental_nuts(model, bern, cont, kw):
-    return ([pm.NUTS(cont)] if cont else []) + [IncrementalGibbs([model["w"]], **kw)]
+    w = model[get_spec(model).names.w]
+    return ([pm.NUTS(cont)] if cont else []) + [IncrementalGibbs([w], **kw)]
 
 
 def _tempering(model, bern, cont, kw):
-    return [ReplicaExchange([model["w"], *cont], **kw)]
+    return [ReplicaExchange([model[get_spec(model).names.w], *cont], **kw)]
 
 
 def _dmala(model, bern, cont, kw):
@@ -176,8 +185,16 @@ def resolve_sampler(model: pm.Model, sampler: SamplerName = "auto") -> str:
     if sampler == "auto":
         if not bern:
             return "nuts"
-        if _is_binary_bayesbin(model):
+        reason = _not_ours(model)
+        if reason is None:
             return "incremental"
+        warnings.warn(
+            f"bayesbin's exact incremental sampler needs a linear binary-weight model, and "
+            f"this one is not: {reason}. sampler='auto' falls back to PyMC's "
+            "BinaryGibbsMetropolis (exact, but one full model evaluation per bit)",
+            UserWarning,
+            stacklevel=3,
+        )
         return "pymc-gibbs"
     needs = PRESETS[sampler].needs
     if needs == "continuous" and bern:
@@ -190,12 +207,22 @@ def resolve_sampler(model: pm.Model, sampler: SamplerName = "auto") -> str:
             f"sampler={sampler!r} samples Bernoulli weights but the model has none "
             "(relaxed model?); use sampler='nuts'"
         )
-    if needs == "bayesbin-bits" and not is_bayesbin_model(model):
-        raise ValueError(
-            f"sampler={sampler!r} needs a model built by bayesbin.binary_logistic or "
-            "bayesbin.binary_softmax"
-        )
+    if needs == "bayesbin-bits":
+        reason = _not_ours(model)
+        if reason is not None:
+            raise ValueError(f"sampler={sampler!r} needs a linear binary-weight model: {reason}")
     return sampler
+
+
+def _not_ours(model) -> str | None:
+    """Return why bayesbin's own samplers cannot take ``model`` (None when they can)."""
+    try:
+        spec = get_spec(model)
+    except RecognitionError as exc:
+        return str(exc)
+    if spec.relaxed is not None:
+        return "its weights are relaxed (Beta), not Bernoulli"
+    return None
 
 
 def build_steps(model: pm.Model, sampler: SamplerName = "auto", step_kwargs: dict | None = None):
@@ -247,9 +274,11 @@ def add_log_posterior(result, model: pm.Model) -> None:
     if is_bayesbin_model(model):
         spec = get_spec(model)
         x, y = model_data(model)
-        w = post["w"].values.reshape(nc * nd, *spec.weight_shape)
-        b = post["b"].values.reshape(nc * nd, -1) if spec.bias else None
-        s = post["scale"].values.reshape(nc * nd) if spec.scale is True else None
+        names = spec.names
+        w_user = post[names.w].transpose("chain", "draw", *spec.w_dims).values
+        w = spec.to_canonical(w_user).reshape(nc * nd, *spec.weight_shape)
+        b = post[names.b].values.reshape(nc * nd, -1) if spec.bias else None
+        s = post[names.scale].values.reshape(nc * nd) if spec.scale is True else None
         lp = log_posterior(spec, x, y, w, b, s).reshape(nc, nd)
     else:
         logp = model.compile_logp()
@@ -292,6 +321,21 @@ def _step_lp_is_exact(result, preset: str) -> bool:
     return "lp" in stats and bool(np.all(np.isfinite(stats["lp"].values)))
 
 
+def _check_complete(result, chains: int, draws: int) -> None:
+    """Raise KeyboardInterrupt when PyMC returned fewer draws than asked (it swallows Ctrl-C).
+
+    A posterior cut short by Ctrl-C looks complete and is not: bayesbin returns none at all.
+    """
+    post = get_group(result, "posterior") if has_group(result, "posterior") else None
+    got_chains = int(post.sizes.get("chain", 0)) if post is not None else 0
+    got_draws = int(post.sizes.get("draw", 0)) if post is not None else 0
+    if got_chains < chains or got_draws < draws:
+        raise KeyboardInterrupt(
+            f"sampling was interrupted: {got_draws} of {draws} draws in {got_chains} of {chains} "
+            "chains; bayesbin.sample returns no partial posterior"
+        )
+
+
 def _compact_bits(result, bern_names) -> None:
     post = get_group(result, "posterior").copy()
     changed = False
@@ -303,13 +347,17 @@ def _compact_bits(result, bern_names) -> None:
         set_group(result, "posterior", post)
 
 
-def _resolve_start(model, preset: str, start, kwargs: dict, random_seed) -> dict:
+def _resolve_start(
+    model, preset: str, start, kwargs: dict, random_seed, progressbar: bool = False
+) -> dict:
     """Fill ``kwargs["initvals"]`` according to ``start``; return a JSON-able record of it."""
     if isinstance(start, dict):
         if "initvals" in kwargs:
             raise ValueError("give the start either as start=dict or as initvals=, not both")
-        kwargs["initvals"] = start
+        kwargs["initvals"] = check_start(model, start, "start")
         return {"kind": "given"}
+    if "initvals" in kwargs and kwargs["initvals"] is not None:
+        kwargs["initvals"] = check_start(model, kwargs["initvals"], "initvals")
     if not isinstance(start, str) or start not in ("auto", "mode", "model"):
         raise ValueError(f"start must be 'auto', 'mode', 'model' or a dict; got {start!r}")
     binary = _is_binary_bayesbin(model)
@@ -327,7 +375,7 @@ def _resolve_start(model, preset: str, start, kwargs: dict, random_seed) -> dict
             "bayesbin.binary_softmax with Bernoulli weights"
         )
     t0 = time.process_time()
-    mode = find_mode(model, random_seed=_derived_seed(random_seed))
+    mode = find_mode(model, random_seed=_derived_seed(random_seed), progressbar=progressbar)
     kwargs["initvals"] = dict(mode)
     return {
         "kind": "mode",
@@ -338,6 +386,68 @@ def _resolve_start(model, preset: str, start, kwargs: dict, random_seed) -> dict
         ],
         "cpu_seconds": round(time.process_time() - t0, 3),
     }
+
+
+def check_start(model: pm.Model, values, name: str = "start") -> dict:
+    """Validate initial values (by random-variable name, untransformed) against ``model``.
+
+    Bits must be 0 or 1, a positive variable (a learned scale) positive and finite, anything
+    else finite, and every shape the variable's own; PyMC would otherwise start a chain at
+    w = 2 or at a NaN scale and return a posterior of impossible values.
+
+    Parameters
+    ----------
+    model : pm.Model
+    values : dict
+        ``{name: value}``; PyMC's ``initvals`` format.
+    name : str
+        The argument name for messages.
+
+    Returns
+    -------
+    dict
+        The values as numpy arrays.
+
+    Raises
+    ------
+    TypeError
+        When ``values`` is not a dict.
+    ValueError
+        Naming the variable: unknown name, wrong shape, bits outside {0, 1}, a non-positive or
+        non-finite value.
+    """
+    if not isinstance(values, dict):
+        raise TypeError(f"{name} must be a dict of initial values; got {type(values).__name__}")
+    point = model.initial_point()
+    out = {}
+    for key, value in values.items():
+        if key not in model.named_vars or model[key] not in model.free_RVs:
+            free = [rv.name for rv in model.free_RVs]
+            raise ValueError(
+                f"{name} names {key!r}, which is not a free variable of the model {free}"
+            )
+        rv = model[key]
+        vv = model.rvs_to_values[rv]
+        want = tuple(point[vv.name].shape)
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}[{key!r}] must be numeric; got {value!r}") from exc
+        if arr.shape != want:
+            raise ValueError(f"{name}[{key!r}] has shape {arr.shape}; the variable's is {want}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name}[{key!r}] holds NaN or infinite values; all must be finite")
+        if isinstance(rv.owner.op, pm.Bernoulli.rv_type):
+            if not np.all((arr == 0) | (arr == 1)):
+                raise ValueError(
+                    f"{name}[{key!r}] must hold bits 0 or 1; found {np.unique(arr)[:5]}"
+                )
+            arr = arr.astype(np.int64)
+        tr = model.rvs_to_transforms.get(rv)
+        if tr is not None and type(tr).__name__ == "LogTransform" and np.any(arr <= 0):
+            raise ValueError(f"{name}[{key!r}] must be positive; got {arr.min()}")
+        out[key] = arr
+    return out
 
 
 def _derived_seed(random_seed):
@@ -362,6 +472,7 @@ def sample(
     progressbar: bool = True,
     step_kwargs: dict | None = None,
     start="auto",
+    convergence_checks: bool = True,
     **kwargs,
 ):
     """Sample a (bayesbin) model with a preset and return ArviZ-ready results.
@@ -393,6 +504,12 @@ def sample(
         Starting all chains at one point means R-hat cannot reveal other modes of comparable
         mass: ``posterior.attrs["bayesbin_start"]`` records the candidates ``find_mode``
         compared (log-posterior of each) as evidence.
+    convergence_checks : bool
+        After sampling, check R-hat (<= 1.01) and bulk ESS (>= 100 per chain) of the bits that
+        moved, the bias, the scale and the log posterior, and bits stuck at different values in
+        different chains (:func:`bayesbin.diagnostics.convergence_report`); store the findings
+        in ``posterior.attrs["bayesbin_convergence"]`` and warn in one line
+        (:class:`bayesbin.ConvergenceWarning`) when the posterior is not to be trusted yet.
     **kwargs
         Passed to ``pm.sample`` (e.g. ``initvals``, ``target_accept`` is not: use step_kwargs).
 
@@ -401,6 +518,15 @@ def sample(
     arviz.InferenceData (xarray.DataTree on PyMC 6)
         ``posterior`` with bits as int8 and dims ("chain", "draw", ...); ``sample_stats["lp"]``,
         the exact model log-posterior of every draw; provenance in ``posterior.attrs``.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When sampling is interrupted (Ctrl-C): PyMC would return the draws so far as if they
+        were the whole posterior; bayesbin returns nothing rather than a shorter posterior.
+    ValueError
+        For a ``start`` (or ``initvals``) with bits outside {0, 1}, a non-positive scale,
+        non-finite values or wrong shapes, naming the variable.
     """
     model = pm.modelcontext(model)
     draws = check_positive_int(draws, "draws")
@@ -411,7 +537,7 @@ def sample(
     cores = check_positive_int(cores, "cores")
     preset, steps = build_steps(model, sampler, step_kwargs)
     kwargs.setdefault("compute_convergence_checks", False)
-    start_record = _resolve_start(model, preset, start, kwargs, random_seed)
+    start_record = _resolve_start(model, preset, start, kwargs, random_seed, progressbar)
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
         result = pm.sample(
@@ -425,6 +551,7 @@ def sample(
             return_inferencedata=True,
             **kwargs,
         )
+    _check_complete(result, chains, draws)
     bern, _ = _split_vars(model)
     _compact_bits(result, [rv.name for rv in bern])
     if not _step_lp_is_exact(result, preset):
@@ -440,5 +567,20 @@ def sample(
         attrs["bayesbin_spec"] = json.dumps(get_spec(model).to_dict())
     attrs["bayesbin_start"] = json.dumps(start_record)
     post = post.assign_attrs(**attrs)
+    set_group(result, "posterior", post)
+    if convergence_checks:
+        report = convergence_report(result)
+        post = post.assign_attrs(
+            bayesbin_convergence=json.dumps(
+                {
+                    "problems": report["problems"],
+                    "bits": report.get("bits", {}),
+                    "continuous": report["continuous"],
+                },
+                default=float,
+            )
+        )
+        if report["message"] is not None:
+            warnings.warn(f"bayesbin.sample: {report['message']}", ConvergenceWarning, stacklevel=2)
     set_group(result, "posterior", post)
     return result

@@ -10,6 +10,7 @@ import shutil
 import socket
 import struct
 import urllib.error
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -684,3 +685,75 @@ def test_make_mnist56_reproduces_shipped_file(tmp_path):
         np.testing.assert_array_equal(labels[index], np.where(y == 1, 6, 5))
         assert np.isin(labels, (5, 6)).sum() == len(index)
     assert [p.name for p in tmp_path.iterdir()] == ["mnist56.npz"]  # no temp file left
+
+
+# --------------------------------------------------------------------------------------------
+# bounded reads: hostile files are refused before the memory is spent
+# --------------------------------------------------------------------------------------------
+
+
+def _bomb(tmp_path, claim: tuple, payload_bytes: int, extra: int = 0) -> Path:
+    """A gzip whose IDX header claims ``claim`` (uint8) and which expands to payload + extra."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    header = b"\x00\x00\x08" + bytes([len(claim)]) + struct.pack(f">{len(claim)}I", *claim)
+    parts = [comp.compress(header)]
+    zeros = b"\x00" * (1 << 20)
+    left = payload_bytes + extra
+    while left > 0:
+        parts.append(comp.compress(zeros[: min(left, len(zeros))]))
+        left -= len(zeros)
+    parts.append(comp.flush())
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def test_a_gzip_bomb_is_stopped_at_the_size_its_header_announces(tmp_path):
+    # a 1 MiB-ish gzip that expands to 1 GiB of zeros behind a header claiming 1,000 bytes
+    path = _bomb(tmp_path, (10, 100), 1000, extra=(1 << 30))
+    assert path.stat().st_size < (2 << 20)
+    before = _peak_rss_mb()
+    with pytest.raises(ValueError, match="more than the 1,012 bytes its IDX header announces"):
+        read_idx(path)
+    assert _peak_rss_mb() - before < 200  # never near the 1 GiB it would expand to
+
+
+def test_a_header_claiming_a_huge_array_is_refused_before_reading(tmp_path):
+    path = _bomb(tmp_path, (60000, 28, 28000), 16)  # claims 47 GB, holds nothing
+    with pytest.raises(ValueError, match="announces shape \\(60000, 28, 28000\\), 47,040,000,016 bytes"):
+        read_idx(path)
+    with pytest.raises(ValueError, match="max_bytes"):
+        read_idx(_bomb(tmp_path, (100,), 100), max_bytes=50)
+    with pytest.raises(ValueError, match="max_bytes must be"):
+        read_idx(path, max_bytes=-1)
+    raw = tmp_path / "huge-idx1-ubyte"
+    raw.write_bytes(b"\x00\x00\x08\x01" + struct.pack(">I", 2**31))
+    with pytest.raises(ValueError, match="announces"):
+        read_idx(raw)
+
+
+def test_a_raw_idx_with_trailing_gigabytes_is_refused_from_its_size(tmp_path):
+    path = tmp_path / "sparse-idx1-ubyte"
+    with open(path, "wb") as fh:
+        fh.write(b"\x00\x00\x08\x01" + struct.pack(">I", 4) + b"abcd")
+        fh.truncate(1 << 30)  # a sparse 1 GiB file: its size, not its bytes, tells
+    with pytest.raises(ValueError, match="trailing bytes"):
+        read_idx(path)
+
+
+def test_dataset_files_are_bounded_by_the_dataset_shape(fake, tmp_path):
+    """A file in the MNIST slot that claims more than the split's shape is refused early."""
+    target = fake.shared1 / "mnist"
+    target.mkdir(parents=True)
+    spec = fake.ds.files["test"][0]
+    bomb = _bomb(tmp_path, (spec.shape[0] * 1000, *spec.shape[1:]), 0)
+    (target / spec.name).write_bytes(bomb.read_bytes())
+    fake.put(fake.shared1, "test", only="labels")
+    with pytest.raises(ValueError, match="announces"):
+        load_mnist("test", download=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pymc as pm
@@ -140,8 +141,10 @@ def test_auto_and_bad_presets(tiny_multiclass):
         resolve_sampler(bits, "hmc")
     with pm.Model() as plain:
         pm.Bernoulli("z", 0.3, shape=2)
-    with pytest.raises(ValueError, match="built by bayesbin"):
+    with pytest.raises(ValueError, match="exactly one observed variable; found 0"):
         resolve_sampler(plain, "incremental")
+    with pytest.warns(UserWarning, match="falls back to PyMC's BinaryGibbsMetropolis"):
+        assert resolve_sampler(plain) == "pymc-gibbs"
     with pytest.raises(ValueError, match="draws must be >= 1"):
         bayesbin.sample(bits, draws=0)
     with pytest.raises(TypeError, match="chains must be an integer"):
@@ -225,3 +228,84 @@ def test_start_dict_initvals_and_bad_values(tiny_binary):
     # start="mode" also works for the PyMC Gibbs preset
     res = bayesbin.sample(model, sampler="pymc-gibbs", start="mode", **kw)
     assert json.loads(res.posterior.attrs["bayesbin_start"])["kind"] == "mode"
+
+
+# ---------------------------------------------------------------------------------------------
+# faults: Ctrl-C, bad starts; honest convergence
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_raises_instead_of_returning_a_short_posterior(tiny_multiclass, monkeypatch):
+    """PyMC swallows KeyboardInterrupt and returns the draws so far; bayesbin.sample does not."""
+    x, y = tiny_multiclass
+    model = bayesbin.binary_softmax(x, y, 3, bias=True)
+    calls = {"n": 0}
+    real = bayesbin.IncrementalGibbs.astep
+
+    def interrupted(self, q0):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise KeyboardInterrupt
+        return real(self, q0)
+
+    monkeypatch.setattr(bayesbin.IncrementalGibbs, "astep", interrupted)
+    with pytest.raises(KeyboardInterrupt, match="interrupted: .* of 50 draws"):
+        bayesbin.sample(
+            model, draws=50, tune=10, chains=1, cores=1, progressbar=False, start="model"
+        )
+    assert calls["n"] == 30
+
+
+@pytest.mark.parametrize(
+    ("start", "match"),
+    [
+        ({"w": "twice"}, "numeric"),
+        ({"w": 2 * np.ones((3, 3))}, "bits 0 or 1"),
+        ({"scale": -1.0}, "'scale'.* positive"),
+        ({"scale": np.nan}, "NaN or infinite"),
+        ({"b": [0.0, np.nan, 1.0]}, "'b'.* NaN"),
+        ({"b": [0.0, 1.0]}, r"'b'.* shape \(2,\)"),
+        ({"gamma": 1.0}, "not a free variable"),
+    ],
+)
+def test_start_values_are_checked_and_named(tiny_multiclass, start, match):
+    x, y = tiny_multiclass
+    model = bayesbin.binary_softmax(x, y, 3, bias=True, scale=True)
+    with pytest.raises(ValueError, match=match):
+        bayesbin.sample(model, draws=5, tune=5, chains=1, cores=1, progressbar=False, start=start)
+    with pytest.raises(ValueError, match=match):
+        bayesbin.sample(
+            model, draws=5, tune=5, chains=1, cores=1, progressbar=False, initvals=start
+        )
+    with pytest.raises(TypeError, match="dict"):
+        bayesbin.sampling.check_start(model, [1, 2])
+
+
+def test_bad_mixing_is_said_out_loud_and_good_mixing_is_not():
+    """Chains from PyMC's start on MNIST56 settle in different modes: a ConvergenceWarning."""
+    x, y = bayesbin.load_mnist56("train")
+    model = bayesbin.binary_logistic(x[:3000], y[:3000], form="two_output", bias=True, scale=True)
+    with pytest.warns(bayesbin.ConvergenceWarning, match="Do not trust this posterior yet"):
+        res = bayesbin.sample(
+            model,
+            draws=100,
+            tune=50,
+            chains=2,
+            cores=1,
+            random_seed=3,
+            progressbar=False,
+            start="model",
+        )
+    record = json.loads(res.posterior.attrs["bayesbin_convergence"])
+    assert record["problems"] and "bits" in record and "lp" in record["continuous"]
+    # a tiny well-identified posterior, long chains: no warning
+    r = np.random.default_rng(5)
+    xs = (r.random((200, 2)) < 0.5).astype(float)
+    ys = (r.random(200) < 0.2 + 0.6 * xs[:, 0]).astype(int)
+    small = bayesbin.binary_logistic(xs, ys, form="two_output", bias=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bayesbin.ConvergenceWarning)
+        res = bayesbin.sample(
+            small, draws=1500, tune=500, chains=2, cores=1, random_seed=1, progressbar=False
+        )
+    assert json.loads(res.posterior.attrs["bayesbin_convergence"])["problems"] == []

@@ -1,5 +1,6 @@
 """The Bayesian binary-weight linear classifier: model description, PyMC builders, numpy maths."""
 
+from bayesbin.linear.graph import RecognitionError, get_spec, is_bayesbin_model, recognise
 from bayesbin.linear.maths import (
     draw_logits,
     log_posterior,
@@ -19,9 +20,9 @@ from bayesbin.linear.spec import (
     Form,
     Likelihood,
     ModelSpec,
+    VarNames,
+    WeightLayout,
     attach_spec,
-    get_spec,
-    is_bayesbin_model,
     weight_layout,
 )
 
@@ -32,6 +33,9 @@ __all__ = [
     "Likelihood",
     "ModelSpec",
     "OneVectorTrapWarning",
+    "RecognitionError",
+    "VarNames",
+    "WeightLayout",
     "attach_spec",
     "binary_logistic",
     "binary_softmax",
@@ -41,6 +45,7 @@ __all__ = [
     "log_posterior",
     "model_data",
     "predictive_proba_from_draws",
+    "recognise",
     "set_data",
     "softmax",
     "weight_layout",

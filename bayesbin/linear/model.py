@@ -39,7 +39,14 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayesbin._validation import check_choice, check_labels, check_prior_p, check_x
-from bayesbin.linear.spec import Encoding, ModelSpec, attach_spec, get_spec, weight_layout
+from bayesbin.linear.graph import data_value, get_spec
+from bayesbin.linear.spec import (
+    Encoding,
+    ModelSpec,
+    attach_spec,
+    attached_data,
+    weight_layout,
+)
 
 __all__ = [
     "OneVectorTrapWarning",
@@ -55,11 +62,23 @@ class OneVectorTrapWarning(UserWarning):
 
 
 def model_data(model: pm.Model) -> tuple[np.ndarray, np.ndarray]:
-    """Return the current ``(x, y)`` of a bayesbin model: x float64 (n, D), y int64 (n,)."""
-    get_spec(model)
-    x = np.asarray(model["x"].get_value(), dtype=np.float64)
-    y = np.asarray(model["y"].get_value(), dtype=np.int64)
-    return x, y
+    """Return the current ``(x, y)`` of a bayesbin model: x float64 (n, D), y int64 (n,).
+
+    For a recognised hand-written model, the input matrix and the observed labels of its graph
+    (one-hot Multinomial rows become class codes).
+    """
+    spec = get_spec(model)
+    data = attached_data(model)
+    if data is None:
+        x = np.asarray(model[spec.names.x].get_value(), dtype=np.float64)
+        y = np.asarray(model[spec.names.y].get_value(), dtype=np.int64)
+        return x, y
+    x_var, y_var = data
+    x = np.asarray(data_value(x_var), dtype=np.float64)
+    y = np.asarray(data_value(y_var))
+    if spec.likelihood == "multinomial":
+        y = np.argmax(y, axis=1)
+    return x, y.astype(np.int64)
 
 
 def set_data(model: pm.Model, x, y=None) -> None:
@@ -80,11 +99,26 @@ def set_data(model: pm.Model, x, y=None) -> None:
         y = np.zeros(n, dtype=np.int64)
     else:
         y = check_labels(y, spec.n_classes, "y", n_samples=n)
-    values = {"x": x, "y": y}
-    if spec.likelihood == "multinomial":
-        values["y_onehot"] = _onehot(y, spec.n_classes)
+    if attached_data(model) is None:  # built by bayesbin
+        values = {"x": x, "y": y}
+        if spec.likelihood == "multinomial":
+            values["y_onehot"] = _onehot(y, spec.n_classes)
+        with model:
+            pm.set_data(values, coords={"obs": np.arange(n)})
+        return
+    if spec.names.x is None or spec.names.y is None:
+        missing = [
+            w for k, w in (("x", "inputs"), ("y", "labels")) if getattr(spec.names, k) is None
+        ]
+        raise ValueError(
+            f"the {' and the '.join(missing)} of this hand-written model are constant arrays in "
+            "its graph, not pm.Data, so set_data cannot replace them. Predict from the "
+            "posterior instead: bayesbin.posterior_predictive_proba(result, x)"
+        )
+    y_val = _onehot(y, spec.n_classes) if spec.likelihood == "multinomial" else y
+    old_y = model[spec.names.y].get_value()
     with model:
-        pm.set_data(values, coords={"obs": np.arange(n)})
+        pm.set_data({spec.names.x: x, spec.names.y: y_val.astype(old_y.dtype)})
 
 
 def _onehot(y: np.ndarray, k: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -15,9 +15,12 @@ __all__ = [
     "Form",
     "Likelihood",
     "ModelSpec",
+    "VarNames",
+    "WeightLayout",
+    "attach_data",
     "attach_spec",
-    "get_spec",
-    "is_bayesbin_model",
+    "attached_data",
+    "attached_spec",
     "weight_layout",
 ]
 
@@ -27,6 +30,7 @@ Likelihood = Literal["bernoulli", "categorical", "multinomial"]
 Encoding = Literal["01", "pm1"]
 
 _SPEC_ATTR = "_bayesbin_spec"
+_DATA_ATTR = "_bayesbin_data"
 _FORMS = {"logistic": ("single", "two_output"), "softmax": ("softmax",)}
 _LIKELIHOODS = {"logistic": ("bernoulli",), "softmax": ("categorical", "multinomial")}
 _REQUIRED_KEYS = (
@@ -56,6 +60,70 @@ def weight_layout(form: Form, n_features: int, n_classes: int) -> tuple[tuple, t
         "two_output": ((2, d), ("output", "feature")),
         "softmax": ((d, k), ("feature", "class")),
     }[form]
+
+
+@dataclass(frozen=True)
+class VarNames:
+    """Names of a model's variables: the builders' defaults, or a hand-written model's own.
+
+    Attributes
+    ----------
+    w : str
+        The Bernoulli weights.
+    b, scale : str or None
+        The learned bias and logit scale (None when the model has none).
+    y_obs : str
+        The observed likelihood variable.
+    x, y : str or None
+        ``pm.Data`` names of the inputs and of the labels (None when they are constants in the
+        graph: such a model cannot take new data with :func:`bayesbin.set_data`).
+    """
+
+    w: str = "w"
+    b: str | None = None
+    scale: str | None = None
+    y_obs: str = "y_obs"
+    x: str | None = "x"
+    y: str | None = "y"
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form."""
+        return {k: getattr(self, k) for k in ("w", "b", "scale", "y_obs", "x", "y")}
+
+
+@dataclass(frozen=True)
+class WeightLayout:
+    """How a hand-written model's ``w`` maps to the canonical layout of its form.
+
+    The canonical layouts are (D,) (single), (2, D) (two-output: row 1 minus row 0) and (D, K)
+    (softmax). ``canonical = w.transpose(perm)``, then reversed along its first axis when
+    ``reverse`` (a two-output model written as ``w[0] - w[1]``).
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Shape of the model's own ``w``.
+    dims : tuple of str
+        Its dim names (as in the posterior).
+    perm : tuple of int
+        Axis permutation to the canonical layout.
+    reverse : bool
+        Reverse the canonical first axis.
+    """
+
+    shape: tuple
+    dims: tuple
+    perm: tuple
+    reverse: bool = False
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form."""
+        return {
+            "shape": list(self.shape),
+            "dims": list(self.dims),
+            "perm": list(self.perm),
+            "reverse": self.reverse,
+        }
 
 
 @dataclass(frozen=True)
@@ -93,6 +161,11 @@ class ModelSpec:
         Prior scale of the learned logit scale.
     relaxed : tuple of float or None
         ``(a, b)`` of the Beta prior when weights are relaxed to [0, 1], else None.
+    names : VarNames
+        The model's variable names (``b``/``scale`` filled in as ``"b"``/``"scale"`` when the
+        model has them and no other name is given).
+    layout : WeightLayout or None
+        How the model's ``w`` maps to ``weight_shape``; None when it already is canonical.
     """
 
     family: Family
@@ -109,6 +182,8 @@ class ModelSpec:
     scale: bool | float = False
     scale_sigma: float = 1.0
     relaxed: tuple | None = None
+    names: VarNames = field(default_factory=VarNames)
+    layout: WeightLayout | None = None
 
     def __post_init__(self):
         """Check the fields for consistency and normalise their types."""
@@ -167,7 +242,42 @@ class ModelSpec:
         if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
             raise ValueError("spec prior_p must lie in [0, 1]")
         p.setflags(write=False)
+        names = self.names if isinstance(self.names, VarNames) else VarNames(**self.names)
+        updates = {}
+        if self.bias and names.b is None:
+            updates["b"] = "b"
+        if not self.bias and names.b is not None:
+            raise ValueError(f"spec has no bias but names a bias variable {names.b!r}")
+        if scale is True and names.scale is None:
+            updates["scale"] = "scale"
+        if scale is not True and names.scale is not None:
+            raise ValueError(f"spec has no learned scale but names {names.scale!r}")
+        names = replace(names, **updates) if updates else names
+        layout = self.layout
+        if layout is not None:
+            if not isinstance(layout, WeightLayout):
+                layout = WeightLayout(**layout)
+            layout = WeightLayout(
+                tuple(int(v) for v in layout.shape),
+                tuple(str(v) for v in layout.dims),
+                tuple(int(v) for v in layout.perm),
+                bool(layout.reverse),
+            )
+            if sorted(layout.perm) != list(range(len(shape))) or len(layout.dims) != len(
+                layout.shape
+            ):
+                raise ValueError(f"spec layout perm {layout.perm} does not fit {shape}")
+            if tuple(layout.shape[i] for i in layout.perm) != shape:
+                raise ValueError(
+                    f"spec layout of shape {layout.shape} with perm {layout.perm} does not give "
+                    f"the weight shape {shape}"
+                )
+            if layout.perm == tuple(range(len(shape))) and not layout.reverse:
+                if layout.dims == dims:
+                    layout = None
         for name, v in (
+            ("names", names),
+            ("layout", layout),
             ("n_features", d),
             ("n_classes", k),
             ("weight_shape", shape),
@@ -190,6 +300,38 @@ class ModelSpec:
         if self.scale is False or self.scale is True:
             return 1.0
         return float(self.scale)
+
+    @property
+    def w_shape(self) -> tuple:
+        """Shape of the model's own ``w`` (the posterior variable)."""
+        return self.weight_shape if self.layout is None else self.layout.shape
+
+    @property
+    def w_dims(self) -> tuple:
+        """Dims of the model's own ``w`` (the posterior variable)."""
+        return self.weight_dims if self.layout is None else self.layout.dims
+
+    def to_canonical(self, w: np.ndarray) -> np.ndarray:
+        """Model-layout weights ``(..., *w_shape)`` to the canonical ``(..., *weight_shape)``."""
+        w = np.asarray(w)
+        if self.layout is None:
+            return w
+        lead = w.ndim - len(self.layout.shape)
+        out = np.transpose(w, (*range(lead), *(lead + i for i in self.layout.perm)))
+        if self.layout.reverse:
+            out = np.flip(out, axis=lead)
+        return out
+
+    def from_canonical(self, w: np.ndarray) -> np.ndarray:
+        """Canonical weights ``(..., *weight_shape)`` to the model's layout ``(..., *w_shape)``."""
+        w = np.asarray(w)
+        if self.layout is None:
+            return w
+        lead = w.ndim - len(self.weight_shape)
+        if self.layout.reverse:
+            w = np.flip(w, axis=lead)
+        inverse = np.argsort(self.layout.perm)
+        return np.transpose(w, (*range(lead), *(lead + int(i) for i in inverse)))
 
     def to_dict(self) -> dict:
         """JSON-friendly description; :meth:`from_dict` reads it back.
@@ -215,6 +357,8 @@ class ModelSpec:
             "scale": self.scale,
             "scale_sigma": self.scale_sigma,
             "relaxed": list(self.relaxed) if self.relaxed is not None else None,
+            "names": self.names.to_dict(),
+            "layout": None if self.layout is None else self.layout.to_dict(),
         }
 
     @classmethod
@@ -250,6 +394,17 @@ class ModelSpec:
         )
         for key, default in (("bias_sigma", 5.0), ("scale_sigma", 1.0), ("relaxed", None)):
             kwargs[key] = data.get(key, default)
+        names = data.get("names") or {}
+        if not isinstance(names, dict) or set(names) - set(VarNames().to_dict()):
+            raise ValueError(
+                f"the model spec's names must be a dict of {list(VarNames().to_dict())}"
+            )
+        kwargs["names"] = VarNames(**names)
+        layout = data.get("layout")
+        if layout is not None:
+            if not isinstance(layout, dict) or set(layout) != {"shape", "dims", "perm", "reverse"}:
+                raise ValueError("the model spec's layout must hold shape, dims, perm, reverse")
+            kwargs["layout"] = WeightLayout(**layout)
         if not isinstance(kwargs["weight_shape"], list | tuple) or not isinstance(
             kwargs["weight_dims"], list | tuple
         ):
@@ -258,27 +413,21 @@ class ModelSpec:
         return cls(**kwargs)
 
 
-def get_spec(model: pm.Model) -> ModelSpec:
-    """Return the :class:`ModelSpec` of a model built by bayesbin.
-
-    Raises
-    ------
-    ValueError
-        If ``model`` was not built by :func:`binary_logistic` or :func:`binary_softmax`.
-    """
-    spec = getattr(model, _SPEC_ATTR, None)
-    if spec is None:
-        raise ValueError(
-            "model was not built by bayesbin.binary_logistic or bayesbin.binary_softmax"
-        )
-    return spec
-
-
-def is_bayesbin_model(model) -> bool:
-    """Whether ``model`` carries a bayesbin :class:`ModelSpec`."""
-    return getattr(model, _SPEC_ATTR, None) is not None
+def attached_spec(model) -> ModelSpec | None:
+    """Return the :class:`ModelSpec` recorded on ``model`` (builder or recognition), or None."""
+    return getattr(model, _SPEC_ATTR, None)
 
 
 def attach_spec(model: pm.Model, spec: ModelSpec) -> None:
-    """Record ``spec`` on ``model`` (read back by :func:`get_spec`)."""
+    """Record ``spec`` on ``model`` (read back by :func:`bayesbin.get_spec`)."""
     setattr(model, _SPEC_ATTR, spec)
+
+
+def attach_data(model: pm.Model, data: tuple) -> None:
+    """Record the graph variables ``(x, y)`` holding a recognised model's data."""
+    setattr(model, _DATA_ATTR, data)
+
+
+def attached_data(model) -> tuple | None:
+    """Return the ``(x, y)`` graph variables recorded by :func:`attach_data`, or None."""
+    return getattr(model, _DATA_ATTR, None)

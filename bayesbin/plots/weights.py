@@ -25,6 +25,7 @@ from bayesbin.plots._common import (
 from bayesbin.posterior import (
     bit_probabilities,
     result_spec,
+    weight_draws,
 )
 
 __all__ = ["plot_weight_probabilities", "plot_bit_traces", "plot_rhat_ess_maps"]
@@ -181,19 +182,28 @@ def plot_bit_traces(
     spec = result_spec(result)
     probs = np.asarray(bit_probabilities(result, spec=spec).values)
     chosen = _select_bits(bits, probs, n)
-    da = get_group(result, "posterior")["w"]
-    dims = spec.weight_dims
-    names = []
+    var = spec.names.w
+    da = get_group(result, "posterior")[var]
+    canon = np.arange(int(np.prod(spec.weight_shape))).reshape(spec.weight_shape)
+    in_model = spec.from_canonical(canon)  # the model's layout holding canonical flat indices
+    names, where = [], []
     for pos in chosen:
+        flat = int(np.ravel_multi_index(pos, spec.weight_shape))
+        where.append(tuple(int(v) for v in np.argwhere(in_model == flat)[0]))
         parts = []
-        for dim, i in zip(dims, pos):
-            parts.append(str(labels[i]) if dim == "class" else str(da.coords[dim].values[i]))
+        for dim, i in zip(spec.weight_dims, pos, strict=True):
+            if dim == "class":
+                parts.append(str(labels[i]))
+            elif spec.layout is None:
+                parts.append(str(da.coords[dim].values[i]))
+            else:
+                parts.append(str(i))
         names.append(", ".join(parts))
     coords = {
         dim: xr.DataArray(
-            [da.coords[dim].values[pos[j]] for pos in chosen], dims="bit", coords={"bit": names}
+            [da.coords[dim].values[pos[j]] for pos in where], dims="bit", coords={"bit": names}
         )
-        for j, dim in enumerate(dims)
+        for j, dim in enumerate(spec.w_dims)
     }
     if kind == "trace":
         kwargs.setdefault("compact", False)
@@ -203,9 +213,9 @@ def plot_bit_traces(
         # ArviZ 0.x's own matplotlib >= 3.11 deprecation (normalize_kwargs), not ours
         warnings.filterwarnings("ignore", message=".*alias_mapping.*")
         if kind == "trace":
-            out = plot_trace(result, var_names=["w"], coords=coords, **kwargs)
+            out = plot_trace(result, var_names=[var], coords=coords, **kwargs)
         else:
-            out = az.plot_rank(result, var_names=["w"], coords=coords, **kwargs)
+            out = az.plot_rank(result, var_names=[var], coords=coords, **kwargs)
     if isinstance(out, np.ndarray) and out.size >= len(chosen):
         # one-line titles "w[feature, class]" (ArviZ's two-line ones overlap stacked rows)
         rows = out.reshape(len(chosen), -1) if kind == "trace" else out.reshape(-1, 1)
@@ -263,8 +273,10 @@ def plot_rhat_ess_maps(
     spec = result_spec(result)
     shape = _image_shape(image_shape, spec.n_features)
     panels = _panels(spec, labels, classes)
-    post = get_group(result, "posterior")
-    da = post["w"].transpose("chain", "draw", *spec.weight_dims).astype(np.float64)
+    da = xr.DataArray(
+        weight_draws(result, spec=spec).astype(np.float64),
+        dims=("chain", "draw", *spec.weight_dims),
+    )
     n_chain, n_draw = int(da.sizes["chain"]), int(da.sizes["draw"])
     flat = da.values.reshape(n_chain * n_draw, -1)
     constant = np.all(flat == flat[:1], axis=0).reshape(spec.weight_shape)

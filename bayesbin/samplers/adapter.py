@@ -28,7 +28,13 @@ from bayesbin._validation import check_choice, check_positive_int
 from bayesbin.linear import ModelSpec, get_spec, is_bayesbin_model, model_data
 from bayesbin.samplers import kernels as fk
 
-__all__ = ["BinaryStep", "BinaryStepState", "binary_spec", "model_problem"]
+__all__ = [
+    "BinaryStep",
+    "BinaryStepState",
+    "binary_spec",
+    "default_continuous_steps",
+    "model_problem",
+]
 
 
 def binary_spec(model, who: str) -> ModelSpec:
@@ -80,6 +86,23 @@ def model_problem(
     return problem, prior
 
 
+def default_continuous_steps(problem: fk.FlipProblem) -> int:
+    """Random-walk proposals on (bias, log scale) per step for ``continuous_steps="auto"``.
+
+    Each proposal costs one likelihood at the cached activations, O(n C) exponentials, or
+    O(distinct activations) for the logistic forms on integer inputs (MNIST56: 51 groups of
+    11,339 rows), while a sweep costs O(nonzeros C). ``"auto"`` keeps the proposals' cost near
+    a sweep's: 10 when the likelihood groups, else one proposal per 6 nonzeros per row, between
+    1 and 10 (scikit-learn's digits: 5, MNIST: 10). Measured on digits, 10 proposals per step
+    cost 60% more CPU than 5 for the same ESS of the bias, the scale and the log posterior.
+    """
+    integer = bool(np.all(problem.levels == np.round(problem.levels)))
+    if problem.reference and integer:
+        return 10
+    per_row = problem.nnz / max(problem.n_rows, 1)
+    return int(np.clip(round(per_row / 6.0), 1, 10))
+
+
 @dataclass_state
 class BinaryStepState(StepMethodState):
     """Everything that changes while a :class:`BinaryStep` samples a chain."""
@@ -114,7 +137,7 @@ class BinaryStep(ArrayStepShared):
         scan: Literal["random", "systematic"] = "random",
         sweeps_per_step: int = 1,
         refresh_every: int = 50,
-        continuous_steps: int = 10,
+        continuous_steps: int | Literal["auto"] = "auto",
         beta: float = 1.0,
         pair_moves: bool | None = None,
         model=None,
@@ -128,7 +151,9 @@ class BinaryStep(ArrayStepShared):
         self.scan = check_choice(scan, "scan", ("random", "systematic"))
         self.sweeps_per_step = check_positive_int(sweeps_per_step, "sweeps_per_step")
         self.refresh_every = check_positive_int(refresh_every, "refresh_every")
-        self.continuous_steps = check_positive_int(continuous_steps, "continuous_steps")
+        self._continuous_steps_arg = continuous_steps
+        if not (isinstance(continuous_steps, str) and continuous_steps == "auto"):
+            check_positive_int(continuous_steps, "continuous_steps")
         beta = float(beta)
         if not (np.isfinite(beta) and beta >= 0):
             raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")
@@ -137,12 +162,13 @@ class BinaryStep(ArrayStepShared):
         if vars is None:  # BlockedStep.__new__ normally fills in all free variables
             vars = model.value_vars
         vars = get_value_vars_from_user_vars(vars, model)
-        w_value = model.rvs_to_values[model["w"]]
+        w_value = model.rvs_to_values[model[spec.names.w]]
         self._w_name = w_value.name
-        self._b_name = model.rvs_to_values[model["b"]].name if spec.bias else None
-        self._s_name = model.rvs_to_values[model["scale"]].name if spec.learned_scale else None
-        if spec.learned_scale:
-            tr = model.rvs_to_transforms.get(model["scale"])
+        self._b_name = model.rvs_to_values[model[spec.names.b]].name if spec.bias else None
+        s_rv = model[spec.names.scale] if spec.learned_scale else None
+        self._s_name = model.rvs_to_values[s_rv].name if s_rv is not None else None
+        if s_rv is not None:
+            tr = model.rvs_to_transforms.get(s_rv)
             if tr is None or type(tr).__name__ != "LogTransform":
                 raise ValueError(
                     f"{type(self).__name__} expects the learned scale on a log transform"
@@ -172,6 +198,9 @@ class BinaryStep(ArrayStepShared):
                 f"model's form is {spec.form!r}, which has no likelihood-neutral groups"
             )
         self.pair_moves = bool(has_groups if pair_moves is None else pair_moves)
+        if isinstance(continuous_steps, str):
+            continuous_steps = default_continuous_steps(self._problem)
+        self.continuous_steps = int(continuous_steps)
         groups = fk.likelihood_neutral_groups(self._problem)
         # (n_groups, g) bit indices: pairs (two-output) or rows of K bits (softmax)
         self._pairs = groups if self.pair_moves else groups[:0]
@@ -226,11 +255,12 @@ class BinaryStep(ArrayStepShared):
             model = pm.modelcontext(None)
         except TypeError:
             return Competence.INCOMPATIBLE
-        if not is_bayesbin_model(model) or get_spec(model).relaxed is not None:
+        if not is_bayesbin_model(model):
             return Competence.INCOMPATIBLE
-        if "w" not in model.named_vars:
+        spec = get_spec(model)
+        if spec.relaxed is not None or spec.names.w not in model.named_vars:
             return Competence.INCOMPATIBLE
-        w_rv = model["w"]
+        w_rv = model[spec.names.w]
         if var is not w_rv and var is not model.rvs_to_values.get(w_rv):
             return Competence.INCOMPATIBLE
         if not isinstance(getattr(w_rv.owner, "op", None), BernoulliRV):
@@ -238,6 +268,11 @@ class BinaryStep(ArrayStepShared):
         return Competence.IDEAL
 
     # -- point <-> cache ---------------------------------------------------------------------
+
+    def _w_in(self, values: dict) -> np.ndarray:
+        """Return the incoming point's bits, flattened in the canonical layout."""
+        w = np.asarray(values[self._w_name]).reshape(self._spec.w_shape)
+        return np.ascontiguousarray(self._spec.to_canonical(w)).reshape(-1)
 
     def _continuous_values(self, values: dict) -> tuple[float, np.ndarray]:
         spec = self._spec
@@ -317,5 +352,6 @@ class BinaryStep(ArrayStepShared):
             lp += fk.bias_logprior(state.bias, self._spec.bias_sigma)
         if self._s_name is not None:
             lp += fk.log_scale_logprior(log_scale, self._spec.scale_sigma)
-        values[self._w_name] = state.w.astype(np.int64).reshape(np.shape(values[self._w_name]))
+        w = self._spec.from_canonical(state.w.reshape(self._spec.weight_shape))
+        values[self._w_name] = w.astype(np.int64).reshape(np.shape(values[self._w_name]))
         return DictToArrayBijection.map(values), float(lp)

@@ -81,8 +81,10 @@ class IncrementalGibbs(BinaryStep):
         Sweeps over all bits per step (per draw).
     refresh_every : int
         Rebuild the cache from scratch every this many sweeps.
-    continuous_steps : int
-        Random-walk Metropolis proposals for the owned continuous parameters per step.
+    continuous_steps : int or "auto"
+        Random-walk Metropolis proposals for the owned continuous parameters per step;
+        ``"auto"`` keeps their cost near a sweep's
+        (:func:`~bayesbin.samplers.adapter.default_continuous_steps`).
     beta : float
         Inverse temperature of the likelihood (1 samples the posterior).
     pair_moves : bool, optional
@@ -148,7 +150,7 @@ class IncrementalGibbs(BinaryStep):
     def astep(self, q0: RaveledVars) -> tuple[RaveledVars, list[dict[str, Any]]]:
         """Run ``sweeps_per_step`` sweeps (and the continuous moves) from ``q0``."""
         values = DictToArrayBijection.rmap(q0)
-        w_in = np.asarray(values[self._w_name]).reshape(-1)
+        w_in = self._w_in(values)
         scale, bias = self._continuous_values(values)
         state, rebuilt, refreshed = self._sync_cache(self._cache, w_in, scale, bias)
         if rebuilt:

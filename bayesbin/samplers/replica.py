@@ -174,7 +174,7 @@ class ReplicaExchange(BinaryStep):
         scan: Literal["random", "systematic"] = "random",
         sweeps_per_step: int = 1,
         refresh_every: int = 50,
-        continuous_steps: int = 10,
+        continuous_steps: int | Literal["auto"] = "auto",
         pair_moves: bool | None = None,
         model=None,
         rng=None,
@@ -292,7 +292,7 @@ class ReplicaExchange(BinaryStep):
     def astep(self, q0: RaveledVars) -> tuple[RaveledVars, list[dict[str, Any]]]:
         """Move every replica at its temperature, propose swaps, return the ``beta = 1`` state."""
         values = DictToArrayBijection.rmap(q0)
-        w_in = np.asarray(values[self._w_name]).reshape(-1)
+        w_in = self._w_in(values)
         scale, bias = self._continuous_values(values)
         theta_in = fk.join_theta(self._prior, scale, bias) if self._prior.dim else None
         if self._s_name is not None and self._prior.dim:
@@ -366,5 +366,3 @@ class ReplicaExchange(BinaryStep):
         for r in range(1, n_rep):
             stats[f"beta_{r}"] = float(self._betas[r])
         return q, [stats]
-
-

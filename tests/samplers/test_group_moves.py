@@ -20,6 +20,7 @@ import bayesbin
 from bayesbin.samplers import IncrementalGibbs, ReplicaExchange
 from bayesbin.samplers import kernels as fk
 from bayesbin.samplers.adapter import model_problem
+from bayesbin.samplers.kernels.problem import _FAST_MAX_STEP as FAST_MAX
 
 SEED = sum(ord(c) for c in "test_group_moves")
 ALPHA_TEST = 1e-3  # family-wise level of every statistical test in this file
@@ -111,7 +112,7 @@ def test_groups_layout_per_form():
 @pytest.mark.parametrize("encoding", ["01", "pm1"])
 @pytest.mark.parametrize(
     "scale, with_bias",
-    [(1.0, False), (0.7, True), (5.0, True)],  # 5.0: |a| > 6, the per-nonzero log-sum-exp path
+    [(1.0, False), (0.7, True), (9.0, True)],  # 9.0: |a| > 10, the per-nonzero log-sum-exp path
 )
 def test_softmax_group_flip_keeps_cache_exact(encoding, scale, with_bias):
     r = np.random.default_rng(SEED + 1)
@@ -124,12 +125,12 @@ def test_softmax_group_flip_keeps_cache_exact(encoding, scale, with_bias):
     )
     logp = model.compile_logp()
     prob, _ = model_problem(model, own_bias=False, own_scale=False)
-    assert (prob.unit * scale * prob.xmax > 6) == (scale == 5.0)
+    assert (prob.unit * scale * prob.xmax > FAST_MAX) == (scale == 9.0)
     groups = fk.likelihood_neutral_groups(prob)
     np.testing.assert_array_equal(groups, np.arange(d * k).reshape(d, k))
     w = np.array([[0, 0, 0], [1, 1, 1], [0, 1, 0], [1, 1, 0], [0, 0, 0]])  # rows 0, 1, 4 equal
     state = fk.init(prob, w, scale, bias)
-    assert (state.block == 0) == (scale == 5.0)
+    assert (state.block == 0) == (scale == 9.0)
     a0, p0, ll0 = state.A.copy(), state.P.copy(), state.loglik
     state, n = fk.group_sweep(prob, state, groups, np.zeros(d))  # u = 0: every MH accepts
     assert n == 3

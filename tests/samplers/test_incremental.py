@@ -184,6 +184,34 @@ def test_delta_large_logit_steps(form, likelihood, xmult):
     assert fk.exact_loglik(prob, state.w, s, b) == pytest.approx(state.loglik, rel=1e-10)
 
 
+@pytest.mark.parametrize("form", ["softmax", "two_output"])
+def test_fast_path_stays_exact_up_to_its_threshold(form):
+    """Flip factors with |a| just under the fast path's limit, on rows with P near 1 and 0."""
+    from bayesbin.samplers.kernels.problem import _FAST_MAX_STEP
+
+    rng = np.random.default_rng(SEED + 7)
+    n, d, k = 300, 4, 3
+    x = rng.integers(0, 3, size=(n, d)) / 2.0
+    x[rng.random((n, d)) < 0.3] = 0.0
+    y = rng.integers(0, k if form == "softmax" else 2, n)
+    prob = fk.build_problem(x, y, form=form, encoding="pm1", n_classes=k, prior_p=0.5)
+    scale = 0.98 * _FAST_MAX_STEP / (prob.unit * prob.xmax)
+    bias = rng.normal(scale=8.0, size=prob.n_cols)  # saturated rows: P within 1e-7 of 0 or 1
+    state = fk.init(prob, rng.integers(0, 2, prob.n_bits), scale, bias)
+    assert state.block > 0  # the fast (factor) path
+    for _ in range(3):
+        ll0 = fk.exact_loglik(prob, state.w, scale, bias)
+        for bit in range(prob.n_bits):
+            w2 = state.w.copy()
+            w2[bit] ^= 1
+            want = fk.exact_loglik(prob, w2, scale, bias) - ll0
+            got = fk.delta_loglik(prob, state, bit)
+            assert abs(got - want) <= 1e-8 * max(1.0, abs(want)), (bit, got, want)
+        order, u = fk.draw_scan(prob, rng, "random")
+        state, _ = fk.sweep(prob, state, order, u, beta=1.0, mode="metropolis")
+    assert fk.exact_loglik(prob, state.w, scale, bias) == pytest.approx(state.loglik, rel=1e-10)
+
+
 @pytest.mark.parametrize("owned", [("w",), ("w", "b"), ("w", "scale"), ("w", "b", "scale")])
 def test_model_logp_stat_matches_model(owned):
     """The step's ``model_logp`` stat is the model's log-posterior at the point it returns."""

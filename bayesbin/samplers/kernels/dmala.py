@@ -12,6 +12,7 @@ from scipy.special import expit
 
 __all__ = ["DMALAInfo", "dmala_flip_logits", "dmala_step", "flip_penalty"]
 
+
 class DMALAInfo(NamedTuple):
     """What one DMALA step did.
 

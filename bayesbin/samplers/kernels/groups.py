@@ -29,6 +29,7 @@ __all__ = [
     "pair_sweep",
 ]
 
+
 def _feature_bits(problem: FlipProblem, j: int) -> np.ndarray:
     return problem.group_bits[problem.group_ptr[j] : problem.group_ptr[j + 1]]
 
