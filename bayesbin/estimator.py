@@ -10,14 +10,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from bayesbin._validation import check_choice, check_positive_int, check_x
+from bayesbin._validation import check_choice, check_classes, check_positive_int, check_x
 from bayesbin.linear import ModelSpec, binary_logistic, binary_softmax, get_spec
 from bayesbin.sampling import SAMPLERS, sample
 
 __all__ = ["BayesBinClassifier", "fit"]
 
 
-def _resolve_classes(y_raw: np.ndarray, classes) -> np.ndarray:
+def _resolve_classes(y_raw: np.ndarray, classes, n_features: int) -> np.ndarray:
     """Derive the label set ``classes_`` from the labels and the ``classes`` option."""
     if classes is None:
         labels = np.unique(y_raw)
@@ -26,6 +26,7 @@ def _resolve_classes(y_raw: np.ndarray, classes) -> np.ndarray:
         if k < 2:
             raise ValueError(f"classes must be >= 2 (or a list of >= 2 labels); got {k}")
         uniq = np.unique(y_raw)
+        check_classes(k, len(uniq), n_features)  # before anything of size K is made
         if np.issubdtype(y_raw.dtype, np.integer) and uniq.min() >= 0 and uniq.max() < k:
             labels = np.arange(k)
         elif len(uniq) == k:
@@ -138,6 +139,7 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
         Processes; default ``min(chains, 2)``.
     random_seed : int, optional
     progressbar : bool
+        Default True: bars for the mode search and the sampling.
     step_kwargs : dict, optional
         Options of the bit sampler.
     start : {"auto", "mode", "model"} or dict
@@ -173,7 +175,7 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
         chains=2,
         cores=None,
         random_seed=None,
-        progressbar=False,
+        progressbar=True,
         step_kwargs=None,
         start="auto",
     ):
@@ -282,7 +284,8 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"y has {y_raw.shape[0]} labels but x has {x.shape[0]} rows; lengths must match"
             )
-        labels = _resolve_classes(y_raw, self.classes)
+        labels = _resolve_classes(y_raw, self.classes, x.shape[1])
+        check_classes(len(labels), len(np.unique(y_raw)), x.shape[1])
         lookup = {v: i for i, v in enumerate(labels.tolist())}
         codes = np.fromiter((lookup[v] for v in y_raw.tolist()), dtype=np.int64, count=len(y_raw))
         self.classes_ = labels

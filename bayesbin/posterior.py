@@ -38,11 +38,13 @@ from bayesbin._compat import get_group, has_group, is_result
 from bayesbin._validation import check_x
 from bayesbin.linear.maths import predictive_proba_from_draws
 from bayesbin.linear.spec import ModelSpec
+from bayesbin.sampling import expand_array
 
 __all__ = [
     "BinaryWeights",
     "bit_probabilities",
     "draw_parameters",
+    "training_data",
     "weight_draws",
     "posterior_predictive_proba",
     "result_classes",
@@ -189,6 +191,38 @@ def _weight_values(result, spec: ModelSpec) -> np.ndarray:
             raise ValueError(f"posterior[{name!r}] holds floats outside [0, 1] (relaxed weights)")
         return arr
     raise TypeError(f"posterior[{name!r}] must be integer, bool or float; got dtype {arr.dtype}")
+
+
+def training_data(result, *, spec=None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the training inputs and labels stored in a result, exactly as fitted, if any.
+
+    Results keep them in their smallest exact dtype (pixels k/255 as uint8); this decodes
+    them (:func:`bayesbin.sampling.expand_array`).
+
+    Parameters
+    ----------
+    result : arviz.InferenceData or xarray.DataTree
+    spec : ModelSpec or dict, optional
+        Overrides the stored spec.
+
+    Returns
+    -------
+    (x, y) or None
+        ``x`` float64 of shape (n, D), ``y`` int64 class codes of shape (n,); None when the
+        model held its data as constants (a hand-written model without ``pm.Data``).
+    """
+    spec = result_spec(result, spec)
+    if not has_group(result, "constant_data"):
+        return None
+    data = get_group(result, "constant_data")
+    names = spec.names
+    if names.x is None or names.x not in data or names.y is None or names.y not in data:
+        return None
+    x = expand_array(data[names.x].values, data[names.x].attrs).astype(np.float64)
+    y = np.asarray(expand_array(data[names.y].values, data[names.y].attrs))
+    if y.ndim == 2:  # one-hot labels of a hand-written Multinomial model
+        y = np.argmax(y, axis=1)
+    return x, y.astype(np.int64)
 
 
 def weight_draws(result, *, spec=None) -> np.ndarray:
@@ -527,7 +561,13 @@ def draw_parameters(result, *, draws=None, spec=None) -> tuple[np.ndarray, np.nd
     return w, bias, scale
 
 
-def posterior_predictive_proba(result, x, *, draws=None, spec=None) -> np.ndarray:
+# a bar for the predictive when it multiplies more than this (several seconds of CPU)
+_PREDICTIVE_BAR_WORK = 2e10
+
+
+def posterior_predictive_proba(
+    result, x, *, draws=None, spec=None, progressbar: bool | None = None
+) -> np.ndarray:
     """Posterior predictive class probabilities, the float64 reference.
 
     Every selected draw's logits ``eta = scale * (x @ W) + b`` (softmax; the logistic forms as in
@@ -545,6 +585,9 @@ def posterior_predictive_proba(result, x, *, draws=None, spec=None) -> np.ndarra
         Draws to average over (see :func:`select_draws`); all by default.
     spec : ModelSpec or dict, optional
         Overrides the stored spec.
+    progressbar : bool, optional
+        Show a bar over the draws; by default only when the work is large (over about 2e10
+        multiply-adds: 2,000 MNIST draws on 10,000 rows).
 
     Returns
     -------
@@ -554,4 +597,6 @@ def posterior_predictive_proba(result, x, *, draws=None, spec=None) -> np.ndarra
     spec = result_spec(result, spec)
     x = check_x(x, "x", n_features=spec.n_features)
     w, bias, scale = draw_parameters(result, draws=draws, spec=spec)
-    return predictive_proba_from_draws(w, bias, scale, x, form=spec.form)
+    if progressbar is None:
+        progressbar = w.size * x.shape[0] > _PREDICTIVE_BAR_WORK
+    return predictive_proba_from_draws(w, bias, scale, x, form=spec.form, progressbar=progressbar)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesbin.cli import build_parser, main
+from bayesbin.cli import main
 
 
 def _readme_commands(repo_root):
@@ -37,7 +37,7 @@ def test_help(sub, capsys):
 
 def test_demo_fast(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("BAYESBIN_FAST", "1")
-    assert main(["demo", "--out", str(tmp_path), "--quiet", "--sampler", "pymc-gibbs"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--sampler", "pymc-gibbs"]) == 0
     out = capsys.readouterr().out
     assert "test accuracy (posterior predictive):" in out
     assert "r_hat" in out and "ess_bulk" in out
@@ -119,13 +119,105 @@ def test_fit_predict_csv(tmp_path, capsys, monkeypatch):
     assert "uint64_t" in (tmp_path / "m.h").read_text()
 
 
-def test_clear_errors(tmp_path):
-    with pytest.raises(SystemExit, match="neither mnist"):
-        main(["fit", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path)])
-    with pytest.raises(SystemExit, match="no fit found"):
-        main(["predict", "--fit", str(tmp_path / "nothing"), "--data", "mnist56"])
+BAD = [
+    (["fit", "--data", "nope.csv"], "no such file"),
+    (["fit", "--data", "weird"], "expected mnist"),
+    (["fit", "--data", "mnist56", "--sampler", "hmc"], "invalid choice"),
+    (["fit", "--data", "mnist56", "--n-train", "-5"], "positive integer"),
+    (["fit", "--data", "mnist56", "--n-train", "five"], "positive integer"),
+    (["fit", "--data", "mnist56", "--draws", "0"], "positive integer"),
+    (["fit", "--data", "mnist56", "--tune", "-1"], ">= 0"),
+    (["fit", "--data", "mnist56", "--scale", "-2"], "'learn' or a positive number"),
+    (["fit", "--data", "mnist56", "--family", "probit"], "invalid choice"),
+    (["fit", "--data", "mnist56", "--n-train", "999999"], "exceeds the 11339"),
+    (["fit"], "required: --data"),
+    (["predict", "--fit", "nothing", "--data", "mnist56"], "no fit found"),
+    (["export", "--fit", "nothing"], "no fit found"),
+    (["export", "--fit", "x", "--n-draws", "0"], "positive integer"),
+    (["benchmark", "nosuch"], "no benchmark 'nosuch'"),
+    (["nocommand"], "invalid choice"),
+    ([], "required"),
+]
+
+
+@pytest.mark.parametrize(("argv", "match"), BAD, ids=[" ".join(a) or "empty" for a, _ in BAD])
+def test_user_errors_are_one_line_with_status_2(argv, match, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert re.search(match, lines[0]), lines[0]
+
+
+def test_csv_errors_name_the_file(tmp_path, capsys):
     pd.DataFrame({"a": [1.0, 2.0]}).to_csv(tmp_path / "t.csv", index=False)
-    with pytest.raises(SystemExit, match="no label column"):
-        main(["fit", "--data", str(tmp_path / "t.csv"), "--out", str(tmp_path)])
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["fit"])  # --data is required
+    assert main(["fit", "--data", str(tmp_path / "t.csv"), "--out", str(tmp_path)]) == 2
+    assert "no label column 'label'" in capsys.readouterr().err
+    (tmp_path / "bad.csv").write_text("a,label\nx,1\ny,0\n")
+    assert main(["fit", "--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path)]) == 2
+    assert "must be numbers" in capsys.readouterr().err
+
+
+def test_help_answers_without_importing_pymc():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from bayesbin.cli import main\n"
+        "try:\n    main(['fit', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('PYMC', 'pymc' in sys.modules, time.perf_counter() - t)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    line = out.stdout.strip().splitlines()[-1]
+    assert line.startswith("PYMC False"), line
+    assert "(default: 1000)" in out.stdout  # every option shows its default
+
+
+def test_sampler_choices_match_the_presets():
+    import bayesbin.sampling
+    from bayesbin.cli import SAMPLER_CHOICES
+
+    assert SAMPLER_CHOICES == bayesbin.sampling.SAMPLERS
+
+
+def test_headerless_csv_with_held_out_test_and_the_resolved_sampler(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BAYESBIN_FAST", "1")
+    r = np.random.default_rng(1)
+    x = (r.random((80, 3)) < 0.5).astype(float)
+    y = (x[:, 0] > 0).astype(int)
+    data = np.column_stack([x, y])
+    np.savetxt(tmp_path / "train.csv", data[:60], delimiter=",", fmt="%g")
+    np.savetxt(tmp_path / "test.csv", data[60:], delimiter=",", fmt="%g")
+    out = tmp_path / "fit"
+    argv = ["fit", "--data", str(tmp_path / "train.csv"), "--no-header"]
+    argv += ["--test", str(tmp_path / "test.csv"), "--out", str(out), "--chains", "1"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy (posterior predictive):" in printed and "mixing:" in printed
+    info = json.loads((out / "results.json").read_text())
+    assert info["sampler"] == "incremental" and info["sampler_requested"] == "auto"
+    assert 0.5 < info["test_accuracy"] <= 1.0 and info["n_train"] == 60
+    assert info["draws"] == 60 and info["chains"] == 1  # what was sampled (fast mode)
+    assert "problems" in info["convergence"]
+    # --quiet prints nothing at all
+    assert main([*argv, "--quiet", "--out", str(tmp_path / "q")]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_ctrl_c_writes_no_results(tmp_path, capsys, monkeypatch):
+    import bayesbin
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bayesbin, "fit", interrupted)
+    out = tmp_path / "fit"
+    assert main(["fit", "--data", "mnist56", "--out", str(out), "--quiet"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not (out / "results.json").exists()

@@ -121,3 +121,55 @@ EXPECTED_FAILED = {
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs of any range; bounded classes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_inputs_far_outside_unit_range_warn_and_a_scaling_pipeline_works():
+    import warnings
+
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x, y = x[:240], y[:240]
+    kw = dict(draws=40, tune=20, chains=1, cores=1, random_seed=0, progressbar=False)
+    with pytest.warns(bayesbin.InputScaleWarning, match="far outside .*ranges differ"):
+        BayesBinClassifier(**kw).fit(x, y)
+    pipe = make_pipeline(MinMaxScaler(), BayesBinClassifier(**kw))
+    search = GridSearchCV(pipe, {"bayesbinclassifier__encoding": ["01", "pm1"]}, cv=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bayesbin.InputScaleWarning)
+        search.fit(x, y)
+    assert search.best_params_["bayesbinclassifier__encoding"] in ("01", "pm1")
+    assert search.score(x, y) > 0.8
+    # pixel-like inputs in [0, 1] and binary inputs are quiet
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bayesbin.InputScaleWarning)
+        bayesbin.binary_softmax(np.random.default_rng(0).random((30, 4)), np.arange(30) % 3, 3)
+
+
+@pytest.mark.parametrize("classes", [10**5, 10**9])
+def test_classes_far_above_the_labels_present_are_refused_at_once(classes):
+    x = np.random.default_rng(0).random((20, 784))
+    y = np.arange(20) % 2
+    with pytest.raises(ValueError, match="only 2 distinct label"):
+        bayesbin.fit(x, y, classes=classes, progressbar=False)
+    with pytest.raises(ValueError, match="only 2 distinct label"):
+        bayesbin.binary_softmax(x, y, classes)
+
+
+def test_classes_that_would_not_fit_in_memory_are_refused():
+    from bayesbin._validation import _memory_bytes, check_classes
+
+    mem = _memory_bytes()
+    d = 784
+    k = int(mem // (4 * 8 * 1000 * d)) + 10
+    with pytest.raises(ValueError, match="GiB"):
+        check_classes(k, k, d)
+    assert check_classes(10, 10, d) == 10

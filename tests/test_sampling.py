@@ -309,3 +309,18 @@ def test_bad_mixing_is_said_out_loud_and_good_mixing_is_not():
             small, draws=1500, tune=500, chains=2, cores=1, random_seed=1, progressbar=False
         )
     assert json.loads(res.posterior.attrs["bayesbin_convergence"])["problems"] == []
+
+
+def test_results_keep_the_data_compact_and_exact():
+    """Pixels k/255 are stored as uint8 (8x smaller than float64) and decode exactly."""
+    r = np.random.default_rng(9)
+    k = r.integers(0, 256, size=(300, 20))
+    x = (k.astype(np.float32) / np.float32(255)).astype(np.float64)
+    y = r.integers(0, 3, 300)
+    model = bayesbin.binary_softmax(x, y, 3, bias=True, scale=True)
+    res = bayesbin.sample(model, draws=10, tune=5, chains=1, cores=1, progressbar=False)
+    stored = res.constant_data["x"]
+    assert stored.dtype == np.uint8 and stored.nbytes == x.size
+    xs, ys = bayesbin.posterior.training_data(res)
+    np.testing.assert_array_equal(xs, x)
+    np.testing.assert_array_equal(ys, y)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from bayesbin._progress import progress
 from bayesbin.linear.spec import Form, ModelSpec
 
 __all__ = [
@@ -209,11 +210,17 @@ def iter_draw_logits(
 
 
 def predictive_proba_from_draws(
-    w_eff: np.ndarray, bias: np.ndarray, scale: np.ndarray, x: np.ndarray, *, form: Form
+    w_eff: np.ndarray,
+    bias: np.ndarray,
+    scale: np.ndarray,
+    x: np.ndarray,
+    *,
+    form: Form,
+    progressbar: bool = False,
 ) -> np.ndarray:
     """Mean over draws of the class probabilities (float64, chunked over draws).
 
-    Parameters are as in :func:`draw_logits`.
+    Parameters are as in :func:`draw_logits`; ``progressbar`` shows a bar over the draws.
 
     Returns
     -------
@@ -223,8 +230,10 @@ def predictive_proba_from_draws(
     """
     n, k = x.shape[0], (w_eff.shape[-1] if form == "softmax" else 1)
     total = np.zeros((n, k) if form == "softmax" else n)
-    for eta in iter_draw_logits(w_eff, bias, scale, x, form=form):
-        total += (softmax(eta) if form == "softmax" else expit(eta)).sum(axis=0)
+    with progress("predictive over draws", w_eff.shape[0], progressbar) as task:
+        for eta in iter_draw_logits(w_eff, bias, scale, x, form=form):
+            total += (softmax(eta) if form == "softmax" else expit(eta)).sum(axis=0)
+            task.advance(eta.shape[0])
     mean = total / w_eff.shape[0]
     if form == "softmax":
         return mean

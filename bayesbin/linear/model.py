@@ -38,7 +38,15 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesbin._validation import check_choice, check_labels, check_prior_p, check_x
+from bayesbin._validation import (
+    InputScaleWarning,
+    check_choice,
+    check_classes,
+    check_labels,
+    check_prior_p,
+    check_x,
+    input_scale_problem,
+)
 from bayesbin.linear.graph import data_value, get_spec
 from bayesbin.linear.spec import (
     Encoding,
@@ -119,6 +127,12 @@ def set_data(model: pm.Model, x, y=None) -> None:
     old_y = model[spec.names.y].get_value()
     with model:
         pm.set_data({spec.names.x: x, spec.names.y: y_val.astype(old_y.dtype)})
+
+
+def _warn_input_scale(x: np.ndarray) -> None:
+    problem = input_scale_problem(x)
+    if problem is not None:
+        warnings.warn(f"x: {problem}", InputScaleWarning, stacklevel=3)
 
 
 def _onehot(y: np.ndarray, k: int) -> np.ndarray:
@@ -243,6 +257,7 @@ def binary_logistic(
     check_choice(encoding, "encoding", ("01", "pm1"))
     x = check_x(x, "x")
     n, d = x.shape
+    _warn_input_scale(x)
     if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):
         y = y.to_numpy()
     y_arr = np.asarray(y)
@@ -354,6 +369,8 @@ def binary_softmax(
     x = check_x(x, "x")
     n, d = x.shape
     y = check_labels(y, k, "y", n_samples=n)
+    check_classes(k, int(np.unique(y).size), d)
+    _warn_input_scale(x)
     bias = _parse_bias(bias)
     scale = _parse_scale(scale)
     relaxed_ab = _parse_relaxed(relaxed)

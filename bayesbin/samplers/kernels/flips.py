@@ -12,7 +12,12 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from bayesbin.samplers.kernels.problem import FlipProblem, FlipState, delta_logprior
+from bayesbin.samplers.kernels.problem import (
+    FlipProblem,
+    FlipState,
+    delta_logprior,
+    ensure_table,
+)
 
 __all__ = [
     "MODE_GIBBS",
@@ -474,6 +479,7 @@ def sweep(
     """
     mcode = mode_code(mode)
     feat_order, gbits = order
+    state = ensure_table(problem, state)
     dll, n_flips, n_prop, n_pass = _sweep_kernel(
         problem,
         state,
@@ -503,6 +509,7 @@ def delta_loglik(problem: FlipProblem, state: FlipState, bit: int) -> float:
     -------
     float
     """
+    state = ensure_table(problem, state)
     bit = int(bit)
     j = int(problem.bit_feature[bit])
     c = int(problem.bit_col[bit])

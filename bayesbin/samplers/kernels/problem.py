@@ -67,6 +67,7 @@ __all__ = [
     "continuous_loglik_grad",
     "activations",
     "effective_weights",
+    "ensure_table",
 ]
 
 # Largest log-magnitude a block product of flip factors may reach before its logarithm is taken.
@@ -188,8 +189,9 @@ class FlipState(NamedTuple):
     bias : ndarray of shape (C,), float64
     loglik : float
         Log-likelihood (untempered) of the cached state, updated incrementally.
-    table : ndarray of shape (2, L), float64
-        ``expm1(-unit * scale * levels)`` and ``expm1(+unit * scale * levels)``.
+    table : ndarray of shape (2, L), float64, or None
+        ``expm1(-unit * scale * levels)`` and ``expm1(+unit * scale * levels)``; None after a
+        scale change until a sweep needs it (:func:`ensure_table`).
     block : int
         Rows per logarithm of a running product (0: per-nonzero log-sum-exp path, used when
         ``unit * scale * max|x| > 10``).
@@ -603,20 +605,39 @@ def delta_logprior(problem: FlipProblem, w, bit: int) -> float:
     return float(problem.prior_logit[bit] if wb == 0 else -problem.prior_logit[bit])
 
 
-def _table_and_block(problem: FlipProblem, scale: float):
+def _block_for(problem: FlipProblem, scale: float) -> int:
+    """Rows per logarithm of a running product (0: the per-nonzero log-sum-exp path)."""
     amax = problem.unit * abs(scale) * problem.xmax
+    if amax == 0.0:
+        return _MAX_BLOCK
+    if amax > _FAST_MAX_STEP:
+        return 0  # per-nonzero log-sum-exp path
+    return int(min(_MAX_BLOCK, max(1, _BLOCK_LOG_BUDGET // amax)))
+
+
+def _flip_table(problem: FlipProblem, scale: float) -> np.ndarray:
     a = problem.unit * scale * problem.levels
     table = np.empty((2, problem.levels.shape[0]))
     with np.errstate(over="ignore"):
         table[0] = np.expm1(-a)
         table[1] = np.expm1(a)
-    if amax == 0.0:
-        block = _MAX_BLOCK
-    elif amax > _FAST_MAX_STEP:
-        block = 0  # per-nonzero log-sum-exp path
-    else:
-        block = int(min(_MAX_BLOCK, max(1, _BLOCK_LOG_BUDGET // amax)))
-    return table, block
+    return table
+
+
+def _table_and_block(problem: FlipProblem, scale: float):
+    return _flip_table(problem, scale), _block_for(problem, scale)
+
+
+def ensure_table(problem: FlipProblem, state: FlipState) -> FlipState:
+    """Return ``state`` with its flip table, computed if a scale change left it out.
+
+    The table holds ``expm1(±unit * scale * level)`` for every distinct input level: as long as
+    the data for continuous features, and needed only by sweeps, so a new scale (the random
+    walk on theta, Newton steps) defers it to the next sweep.
+    """
+    if state.table is None:
+        return state._replace(table=_flip_table(problem, state.scale))
+    return state
 
 
 def init(problem: FlipProblem, w, scale: float = 1.0, bias=None) -> FlipState:
@@ -657,7 +678,7 @@ def set_continuous(problem: FlipProblem, state: FlipState, scale: float, bias) -
     b = _as_bias(problem, bias)
     ll = _probs_loglik(state.A, float(scale), b, problem.ycol, problem.reference, state.P)
     if float(scale) != state.scale:
-        table, block = _table_and_block(problem, float(scale))
+        table, block = None, _block_for(problem, float(scale))  # the table when a sweep needs it
     else:
         table, block = state.table, state.block
     return state._replace(scale=float(scale), bias=b, loglik=float(ll), table=table, block=block)
