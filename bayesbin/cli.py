@@ -63,6 +63,16 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _scale_arg(text: str):
     if text == "learn":
         return True
@@ -325,19 +335,29 @@ def cmd_predict(args, say) -> int:
 
 
 def cmd_export(args, say) -> int:
-    """Export a saved fit as packed bits (and optionally a C header)."""
-    clf = _load_clf(args.fit)
-    kwargs = {}
-    if args.rule == "draws" and args.n_draws is not None:
-        kwargs["draws"] = args.n_draws
-    elif args.n_draws is not None:
-        raise UserError("--n-draws needs --rule draws")
-    packed = clf.to_bits(rule=args.rule, **kwargs)
+    """Export a saved fit as packed bits, or a saved ``.bbits`` model; optionally a C header."""
+    from bayesbin.bits import PackedNetwork, load_bits
+
+    if (args.fit is None) == (args.bits is None):
+        raise UserError("give exactly one of --fit (a saved fit) or --bits (a .bbits file)")
+    if args.n_draws is not None and (args.bits is not None or args.rule != "draws"):
+        raise UserError("--n-draws needs --fit and --rule draws")
+    if args.bits is not None:
+        if not pathlib.Path(args.bits).is_file():
+            raise UserError(f"--bits {args.bits!r}: no such file")
+        packed = load_bits(args.bits)
+        what = "network" if isinstance(packed, PackedNetwork) else "model"
+    else:
+        clf = _load_clf(args.fit)
+        kwargs = {"draws": args.n_draws} if args.n_draws is not None else {}
+        packed = clf.to_bits(rule=args.rule, **kwargs)
+        what = f"{args.rule} model"
     out = pathlib.Path(args.output)
     packed.save(out)
-    say(f"packed {args.rule} model written to {out.resolve()}")
+    say(f"packed {what} written to {out.resolve()}")
     if args.c_header:
-        packed.export_c_header(args.c_header)
+        extra = {"divisor": args.divisor} if isinstance(packed, PackedNetwork) else {}
+        packed.export_c_header(args.c_header, **extra)
         say(f"C header written to {pathlib.Path(args.c_header).resolve()}")
     return 0
 
@@ -459,7 +479,16 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "export", help="write packed bits (and a C header) from a saved fit", formatter_class=fmt
     )
-    e.add_argument("--fit", required=True, help="output folder of `bayesbin fit`")
+    e.add_argument("--fit", default=None, help="output folder of `bayesbin fit`")
+    e.add_argument(
+        "--bits", default=None, help="a saved .bbits model instead (a packed network, say)"
+    )
+    e.add_argument(
+        "--divisor",
+        type=_positive_float,
+        default=255.0,
+        help="networks: the C input q means x = q / divisor (255 for pixels k/255)",
+    )
     e.add_argument(
         "--rule",
         choices=["marginal", "map", "draws"],

@@ -1,10 +1,20 @@
-"""Benchmark: packed-bit popcount inference vs numpy float32 matmul, side by side in one run.
+"""Benchmark: packed-bit popcount inference vs float32 (numpy, JAX), side by side in one run.
 
 Run from the repository root::
 
-    python benchmarks/bench_bits.py              # full sizes (about 2 minutes on 2 cores)
-    python benchmarks/bench_bits.py --threads 1  # numba and OpenBLAS both single-threaded
-    python benchmarks/bench_bits.py --quick      # smaller ensemble, for a smoke run
+    python benchmarks/bench_bits.py              # everything (several minutes on 2 cores)
+    python benchmarks/bench_bits.py --threads 1  # sections [1]-[4] with numba and BLAS at 1 thread
+    python benchmarks/bench_bits.py --quick      # smaller ensembles, for a smoke run
+    python benchmarks/bench_bits.py --only nets  # only the network sections [5]-[10]
+
+Sections [1]-[4] (linear models; unchanged since P5): see below. Sections [5]-[10] (packed
+binary networks, P8) run at 1 and at 2 threads (``--net-threads``) side by side: numba and
+OpenBLAS are capped in this process, and the JAX float32 baselines run in a worker process
+pinned to that many cores (CPU affinity plus XLA's thread flags). Every row gives the best
+wall time of several runs and the CPU time of that same run (CPU > wall means threads ran in
+parallel; CPU < wall means the process waited for a core). The networks are random (trained
+ones come from ``bayesbin.nets``); their inputs are the MNIST test images as ``load_mnist``
+returns them (float32 ``k / 255``), or random sparse pixels when the files are absent.
 
 Cases (784 inputs, 10 classes, as MNIST): a single model at batch 10,000 and at batch 1, and a
 posterior ensemble of 1,000 draws on 10,000 rows (Bayesian model average of the softmax
@@ -22,13 +32,19 @@ comparison: a parallel region waits for a busy core's time slice).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 
 import numba
 import numpy as np
+
+if __name__ == "__main__":  # benchmark the checkout this script lives in, not an installed copy
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bayesbin.bits import PackedClassifier, PackedEnsemble, PackedInput, pack_bits
 from bayesbin.bits import kernels as _popcount
@@ -83,7 +99,20 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="100 draws instead of 1,000")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="cap numba and BLAS threads")
+    ap.add_argument("--only", choices=["linear", "nets"], default=None)
+    ap.add_argument("--net-threads", default="1,2", help="thread counts of sections [5]-[10]")
+    ap.add_argument("--jax-worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.jax_worker:
+        return jax_worker(args.jax_worker)
+    if args.only != "nets":
+        linear_sections(args)
+    if args.only != "linear":
+        network_sections(args)
+
+
+def linear_sections(args) -> None:
+    """Sections [1]-[4]: the packed linear models (unchanged since P5)."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     if args.threads is not None:
@@ -154,7 +183,7 @@ def main(argv=None) -> None:
     kernel_args = (
         xp1.words,
         np.zeros(1, dtype=np.int64),
-        clf._transposed(),
+        clf._layer.transposed(),
         np.uint64((1 << (d % 64)) - 1),
         True,
         np.int64(-2),
@@ -267,6 +296,417 @@ def main(argv=None) -> None:
     )
     if hasattr(os, "getloadavg"):
         print("\nload average at end: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+
+
+# ============================================================================================
+# packed binary networks (P8)
+# ============================================================================================
+
+
+def timed(fn, repeat: int) -> tuple[float, float]:
+    """(best wall time, CPU time of that run) of ``repeat`` calls after one warm-up, seconds."""
+    fn()
+    best = (float("inf"), 0.0)
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        best = min(best, (wall, cpu))
+    return best
+
+
+def timed_call(fn, seconds: float = 0.5) -> tuple[float, float]:
+    """(mean wall, mean CPU) of a fast call looped for about ``seconds`` (best of 3 loops)."""
+    fn()
+    best = (float("inf"), 0.0)
+    for _ in range(3):
+        n, t0, c0 = 0, time.perf_counter(), time.process_time()
+        while time.perf_counter() - t0 < seconds / 3:
+            for _ in range(20):
+                fn()
+            n += 20
+        best = min(best, ((time.perf_counter() - t0) / n, (time.process_time() - c0) / n))
+    return best
+
+
+def _pm1(rng, *shape):
+    return (2 * rng.integers(0, 2, size=shape) - 1).astype(np.int8)
+
+
+def _bn(rng, c, *, center: float, spread: float) -> dict:
+    return {
+        "kind": "batchnorm",
+        "gamma": rng.uniform(0.5, 1.5, c) * rng.choice([-1.0, 1.0], c),
+        "beta": rng.normal(0.0, 0.1, c),
+        "mean": center + rng.normal(0.0, spread / 4, c),
+        "var": (spread * rng.uniform(0.8, 1.2, c)) ** 2,
+        "eps": 1e-5,
+    }
+
+
+def mlp_description(rng, sizes=(784, 512, 512, 10)) -> dict:
+    """A random BNN MLP 784-512-512-10 (batch norm statistics of a typical input)."""
+    layers, d = [], sizes[0]
+    for i, u in enumerate(sizes[1:]):
+        layers.append({"kind": "dense", "weights": _pm1(rng, u, d)})
+        spread = np.sqrt(d) * (0.3 if i == 0 else 1.0)
+        layers.append(_bn(rng, u, center=0.0, spread=spread))
+        if i < len(sizes) - 2:
+            layers.append({"kind": "sign"})
+        d = u
+    return {"input_shape": (sizes[0],), "layers": layers, "classes": list(range(sizes[-1]))}
+
+
+def cnn_description(rng, c1=32, c2=64, hidden=512, k=10) -> dict:
+    """A random PBNet-style CNN 32C3-MP2-64C3-MP2-512FC-SM10 on 28x28x1 images."""
+    layers = [
+        {"kind": "conv2d", "weights": _pm1(rng, c1, 1, 3, 3), "padding": "same"},
+        {"kind": "maxpool2d", "size": 2},
+        _bn(rng, c1, center=0.5, spread=1.0),
+        {"kind": "sign"},
+        {"kind": "conv2d", "weights": _pm1(rng, c2, c1, 3, 3), "padding": "same"},
+        _bn(rng, c2, center=0.0, spread=np.sqrt(9 * c1)),
+        {"kind": "sign"},
+        {"kind": "maxpool2d", "size": 2},
+        {"kind": "flatten"},
+        {"kind": "dense", "weights": _pm1(rng, hidden, 7 * 7 * c2)},
+        _bn(rng, hidden, center=0.0, spread=np.sqrt(7 * 7 * c2)),
+        {"kind": "sign"},
+        {"kind": "dense", "weights": _pm1(rng, k, hidden)},
+        _bn(rng, k, center=0.0, spread=np.sqrt(hidden)),
+    ]
+    return {"input_shape": (28, 28, 1), "layers": layers, "classes": list(range(k))}
+
+
+def resample(rng, net: dict) -> dict:
+    """Another member of a PBNet-style ensemble: same architecture, new bits and statistics."""
+    layers = []
+    for lay in net["layers"]:
+        lay = dict(lay)
+        if lay["kind"] in ("dense", "conv2d"):
+            flip = rng.random(np.shape(lay["weights"])) < 0.1
+            lay["weights"] = np.where(flip, -lay["weights"], lay["weights"]).astype(np.int8)
+        elif lay["kind"] == "batchnorm":
+            lay["mean"] = lay["mean"] + rng.normal(0.0, 0.05, len(lay["mean"])) * np.sqrt(
+                lay["var"]
+            )
+        layers.append(lay)
+    return {**net, "layers": layers}
+
+
+def numpy_forward(net: dict):
+    """A float32 numpy forward pass (dense layers only) with batch norm folded into a*s + b."""
+    steps = []
+    for lay in net["layers"]:
+        if lay["kind"] == "dense":
+            steps.append(("dense", np.ascontiguousarray(np.asarray(lay["weights"], np.float32).T)))
+        elif lay["kind"] == "batchnorm":
+            a = lay["gamma"] / np.sqrt(lay["var"] + lay["eps"])
+            steps.append(
+                ("affine", a.astype(np.float32), (lay["beta"] - lay["mean"] * a).astype(np.float32))
+            )
+        elif lay["kind"] == "sign":
+            steps.append(("sign",))
+    one, minus = np.float32(1), np.float32(-1)
+
+    def predict(x):
+        h = x
+        for step in steps:
+            if step[0] == "dense":
+                h = h @ step[1]
+            elif step[0] == "affine":
+                h = h * step[1] + step[2]
+            else:
+                h = np.where(h >= 0, one, minus)
+        return np.argmax(h, axis=1)
+
+    return predict
+
+
+def _save_nets(path: str, nets: dict, x: np.ndarray) -> None:
+    arrays = {"x": x}
+    meta = {}
+    for name, members in nets.items():
+        meta[name] = []
+        for m, net in enumerate(members):
+            layers = []
+            for i, lay in enumerate(net["layers"]):
+                entry = {}
+                for key, value in lay.items():
+                    if isinstance(value, np.ndarray):
+                        arrays[f"{name}.{m}.{i}.{key}"] = value
+                        entry[key] = f"{name}.{m}.{i}.{key}"
+                    else:
+                        entry[key] = value
+                layers.append(entry)
+            meta[name].append({"input_shape": list(net["input_shape"]), "layers": layers})
+    np.savez(path, **arrays)
+    with open(path + ".json", "w") as fh:
+        json.dump(meta, fh)
+
+
+def run_jax(threads: int, npz: str, cases: list) -> dict:
+    """Run the JAX float32 baselines in a worker pinned to ``threads`` cores."""
+    spec = {"threads": threads, "npz": npz, "cases": cases}
+    spec_path = npz + f".{threads}.spec.json"
+    with open(spec_path, "w") as fh:
+        json.dump(spec, fh)
+    env = dict(os.environ)
+    if threads == 1:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--jax-worker", spec_path],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def jax_worker(spec_path: str) -> None:
+    """Worker: time the JAX float32 forward passes listed in ``spec_path``; print JSON."""
+    with open(spec_path) as fh:
+        spec = json.load(fh)
+    if hasattr(os, "sched_setaffinity"):
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, set(cpus[: spec["threads"]]))
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_platforms", "cpu")
+    data = np.load(spec["npz"])
+    with open(spec["npz"] + ".json") as fh:
+        meta = json.load(fh)
+
+    def params(net):
+        out = []
+        for lay in net["layers"]:
+            get = {
+                k: (data[v] if isinstance(v, str) and v in data.files else v)
+                for k, v in lay.items()
+            }
+            if get["kind"] == "dense":
+                out.append(("dense", jnp.asarray(np.asarray(get["weights"], np.float32).T)))
+            elif get["kind"] == "conv2d":
+                w = np.asarray(get["weights"], np.float32).transpose(2, 3, 1, 0)  # HWIO
+                out.append(("conv2d", jnp.asarray(w)))
+            elif get["kind"] == "batchnorm":
+                a = get["gamma"] / np.sqrt(get["var"] + get["eps"])
+                out.append(
+                    (
+                        "affine",
+                        jnp.asarray(a, jnp.float32),
+                        jnp.asarray(get["beta"] - get["mean"] * a, jnp.float32),
+                    )
+                )
+            elif get["kind"] == "maxpool2d":
+                out.append(("pool", int(get.get("size", 2))))
+            else:
+                out.append((get["kind"],))
+        return out
+
+    def forward(ps, h):
+        for p in ps:
+            if p[0] == "dense":
+                h = h @ p[1]
+            elif p[0] == "conv2d":
+                h = jax.lax.conv_general_dilated(
+                    h, p[1], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+                )
+            elif p[0] == "affine":
+                h = h * p[1] + p[2]
+            elif p[0] == "sign":
+                h = jnp.where(h >= 0, 1.0, -1.0).astype(jnp.float32)
+            elif p[0] == "pool":
+                s = p[1]
+                h = jax.lax.reduce_window(
+                    h, -jnp.inf, jax.lax.max, (1, s, s, 1), (1, s, s, 1), "VALID"
+                )
+            elif p[0] == "flatten":
+                h = h.reshape(h.shape[0], -1)
+        return h
+
+    results = {}
+    for case in spec["cases"]:
+        members = [params(n) for n in meta[case["net"]]]
+        shape = tuple(meta[case["net"]][0]["input_shape"])
+        x = jnp.asarray(data["x"][: case["batch"]].reshape(-1, *shape))
+
+        @jax.jit
+        def run(x, members=members):
+            if len(members) == 1:
+                return jnp.argmax(forward(members[0], x), axis=1)
+            p = sum(jax.nn.softmax(forward(m, x), axis=1) for m in members) / len(members)
+            return jnp.argmax(p, axis=1)
+
+        fn = lambda x=x, run=run: run(x).block_until_ready()  # noqa: E731
+        if case.get("latency"):
+            results[case["name"]] = timed_call(fn)
+        else:
+            results[case["name"]] = timed(fn, case["repeat"])
+        if case.get("labels"):
+            results[case["name"] + ".labels"] = np.asarray(run(x)).tolist()
+    print(json.dumps(results))
+
+
+def test_pixels(n: int, rng) -> np.ndarray:
+    """MNIST test pixels as ``load_mnist`` returns them (float32 k / 255), else random ones."""
+    import bayesbin
+
+    try:
+        x, y = bayesbin.load_mnist("test", download=False)
+        return x[:n], y[:n], "MNIST test images"
+    except (FileNotFoundError, ValueError):
+        q = rng.integers(0, 256, size=(n, 784))
+        q[rng.random(q.shape) < 0.8] = 0
+        return (
+            q.astype(np.float32) / np.float32(255),
+            rng.integers(0, 10, n),
+            "random sparse pixels (MNIST files not found)",
+        )
+
+
+def network_sections(args) -> None:
+    """Sections [5]-[10]: the README quickstart and packed binary networks, 1 and 2 threads."""
+    from threadpoolctl import threadpool_limits
+
+    from bayesbin.bits import PackedClassifier, pack_network, reference_forward
+
+    threads = [int(t) for t in args.net_threads.split(",")]
+    rng = np.random.default_rng(2)
+    n_rows = 2_000 if args.quick else 10_000
+    n_members = 4 if args.quick else 16
+    x, y, source = test_pixels(n_rows, rng)
+    print(f"\n=== packed binary networks (P8); inputs: {source}, float32 k/255 ===")
+    if hasattr(os, "getloadavg"):
+        print("load average: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+    bits = rng.integers(0, 2, size=(784, 10))
+    clf = PackedClassifier.from_bits(bits, form="softmax", scale=0.05, bias=rng.normal(size=10))
+    w32, b32 = bits.astype(np.float32), clf.bias.astype(np.float32)
+    mlp = mlp_description(rng)
+    cnn = cnn_description(rng)
+    ens = [cnn] + [resample(rng, cnn) for _ in range(n_members - 1)]
+    p_mlp, p_cnn, p_ens = pack_network(mlp), pack_network(cnn), pack_network(ens)
+    x1k = x[:1000]
+    # exactness first: the packed forward passes equal the float64 reference bit for bit
+    assert clf.input_path(x) == "planes255"
+    k = np.rint(x.astype(np.float64) * 255).astype(np.int64)
+    assert np.array_equal(clf.decision_function(x), 0.05 * ((k @ bits) / 255.0) + clf.bias)
+    for net, desc in ((p_mlp, mlp), (p_cnn, cnn), (p_ens[3], ens[3])):
+        assert net.input_path(x1k[:200]) == "levels255"
+        assert np.array_equal(net.decision_function(x1k[:200]), reference_forward(desc, x1k[:200]))
+    print("exactness: packed logits == float64 reference on 200 rows (MLP, CNN, a member): yes")
+    f32_mlp = numpy_forward(mlp)
+    agree_mlp = np.mean(f32_mlp(x1k) == p_mlp.predict(x1k))
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = os.path.join(tmp, "nets.npz")
+        _save_nets(npz, {"mlp": [mlp], "cnn": [cnn], "ens": ens}, x)
+        rep = args.repeat
+        cases = [
+            {"name": "mlp", "net": "mlp", "batch": 1000, "repeat": rep, "labels": True},
+            {
+                "name": "cnn",
+                "net": "cnn",
+                "batch": 1000,
+                "repeat": max(2, rep // 2),
+                "labels": True,
+            },
+            {"name": "ens", "net": "ens", "batch": n_rows, "repeat": 2, "labels": True},
+            {"name": "mlp1", "net": "mlp", "batch": 1, "latency": True},
+            {"name": "cnn1", "net": "cnn", "batch": 1, "latency": True},
+        ]
+        rows = {}
+        x1 = x[:1]
+        for t in threads:
+            numba.set_num_threads(t)
+            with threadpool_limits(limits=t):
+                r = rows[t] = {}
+                r["qs_bits"] = timed(lambda: clf.predict(x), rep * 2)
+                r["qs_f32"] = timed(lambda: np.argmax(x @ w32 + b32, axis=1), rep * 2)
+                r["mlp_bits"] = timed(lambda: p_mlp.predict(x1k), rep)
+                r["mlp_f32"] = timed(lambda: f32_mlp(x1k), rep)
+                r["cnn_bits"] = timed(lambda: p_cnn.predict(x1k), max(2, rep // 2))
+                r["ens_bits"] = timed(lambda: p_ens.predict(x), 2)
+                r["mlp1_bits"] = timed_call(lambda: p_mlp.predict(x1))
+                r["mlp1_f32"] = timed_call(lambda: f32_mlp(x1))
+                r["cnn1_bits"] = timed_call(lambda: p_cnn.predict(x1))
+            r.update(run_jax(t, npz, cases))
+    la = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+    def show(title, base_key, items):
+        print(f"\n{title}")
+        print(f"  {'':<46s} {'threads':>7s} {'wall':>11s} {'CPU':>11s}   {'speed-up':>9s}")
+        for label, key in items:
+            for t in threads:
+                wall, cpu = rows[t][key][:2]
+                base = rows[t][base_key][0]
+                unit, s = ("ms", 1e3) if wall >= 1e-3 else ("us", 1e6)
+                print(
+                    f"  {label:<46s} {t:>7d} {wall * s:8.3f} {unit} {cpu * s:8.3f} {unit}"
+                    f"   {base / wall:8.2f}x"
+                )
+
+    show(
+        f"[5] README quickstart: 784x10 softmax, predict on {n_rows:,} float32 test pixels",
+        "qs_f32",
+        [
+            ("numpy float32 x @ W + b, argmax", "qs_f32"),
+            ("bayesbin bits.predict (exact k/255 levels)", "qs_bits"),
+        ],
+    )
+    show(
+        "[6] BNN MLP 784-512-512-10, batch 1,000, float32 pixels in, labels out",
+        "mlp_f32",
+        [
+            ("numpy float32 (same weights, folded batch norm)", "mlp_f32"),
+            ("JAX float32 (jit, CPU)", "mlp"),
+            ("bayesbin packed network", "mlp_bits"),
+        ],
+    )
+    print(f"  labels equal to numpy float32: {agree_mlp:.3f} (float32 rounding near a sign)")
+    show(
+        "[7] CNN 32C3-MP2-64C3-MP2-512FC-SM10, batch 1,000",
+        "cnn",
+        [("JAX float32 (jit, CPU)", "cnn"), ("bayesbin packed network", "cnn_bits")],
+    )
+    t0 = threads[0]
+    agree = np.mean(np.asarray(rows[t0]["cnn.labels"]) == p_cnn.predict(x1k))
+    print(f"  labels equal to JAX float32: {agree:.3f}")
+    show(
+        f"[8] {n_members}-network ensemble (mean softmax), {n_rows:,} rows",
+        "ens",
+        [("JAX float32 ensemble (jit, CPU)", "ens"), ("bayesbin packed ensemble", "ens_bits")],
+    )
+    lab = p_ens.predict(x)
+    print(
+        f"  accuracy: packed {np.mean(lab == y):.4f}, JAX float32 "
+        f"{np.mean(np.asarray(rows[t0]['ens.labels']) == y):.4f} (random networks: chance); "
+        f"labels equal: {np.mean(lab == np.asarray(rows[t0]['ens.labels'])):.4f}"
+    )
+    show(
+        "[9] batch-1 latency (predict one image)",
+        "mlp1_f32",
+        [
+            ("MLP numpy float32", "mlp1_f32"),
+            ("MLP JAX float32", "mlp1"),
+            ("MLP bayesbin packed", "mlp1_bits"),
+        ],
+    )
+    show("", "cnn1", [("CNN JAX float32", "cnn1"), ("CNN bayesbin packed", "cnn1_bits")])
+    print("\n[10] model size: packed (weights + thresholds / batch norm) vs float32")
+    for name, net, desc in (("MLP", p_mlp, mlp), ("CNN", p_cnn, cnn)):
+        f32 = sum(
+            np.asarray(v).size * 4
+            for lay in desc["layers"]
+            for k, v in lay.items()
+            if k in ("weights", "gamma", "beta", "mean", "var")
+        )
+        print(
+            f"  {name}: float32 {f32:,d} bytes, packed {net.storage_bytes:,d} bytes "
+            f"({f32 / net.storage_bytes:.1f}x smaller)"
+        )
+    print(f"\nload average at end: {la}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import require_data
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -16,12 +17,8 @@ sys.path.insert(0, str(HERE))  # for `import helpers` (shared test helpers)
 
 os.environ.setdefault("BAYESBIN_FAST", "1")
 
-# Tests that need the MNIST / Fashion-MNIST IDX files carry ``@pytest.mark.needs_data("mnist")``.
-# Without the files (and tests never download) they skip with a reason; with
-# BAYESBIN_REQUIRE_DATA=1 (set by .ci/run) a missing file fails them instead, so CI cannot pass
-# by skipping.
-REQUIRE_DATA_ENV = "BAYESBIN_REQUIRE_DATA"
-_DATA_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+# Tests that need the MNIST / Fashion-MNIST IDX files carry ``@pytest.mark.needs_data("mnist")``
+# (or call helpers.require_data): see tests/helpers.py.
 warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
 
 
@@ -56,35 +53,6 @@ def tiny_multiclass():
     x = r.random((60, 3))
     y = np.argmax(x + 0.5 * r.random((60, 3)), axis=1)
     return x, y
-
-
-def data_available(name: str) -> bool:
-    """Whether both splits of dataset ``name`` ("mnist", "fashion-mnist") are on disk."""
-    from bayesbin import data
-
-    ds = data._DATASETS[name]
-    try:
-        for split in ("train", "test"):
-            data._resolve_split_files(ds, split, None, download=False)
-    except data.DataNotFoundError:
-        return False
-    return True
-
-
-def require_data(name: str) -> None:
-    """Skip (or, with BAYESBIN_REQUIRE_DATA=1, fail) the calling test when ``name`` is absent."""
-    if name not in _DATA_TITLES:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(_DATA_TITLES)}")
-    if data_available(name):
-        return
-    reason = (
-        f"{_DATA_TITLES[name]} IDX files not found (looked in BAYESBIN_DATA_DIR, "
-        "shared/data and ../shared/data beside the repository, and the download cache); "
-        "tests never download"
-    )
-    if os.environ.get(REQUIRE_DATA_ENV) == "1":
-        pytest.fail(f"{reason}; {REQUIRE_DATA_ENV}=1 turns this skip into a failure")
-    pytest.skip(reason)
 
 
 def pytest_runtest_setup(item):

@@ -7,9 +7,11 @@ Tolerances come from Monte Carlo standard errors (ESS from ArviZ), with a fixed 
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
 
 import numpy as np
+import pytest
 from scipy import stats
 
 import bayesbin
@@ -320,3 +322,44 @@ def double_well_model():
     x[N_BLOCK:, 2:4] = 1.0
     y = np.tile([0, 1], n // 2)
     return bayesbin.binary_logistic(x, y, form="single", encoding="pm1")
+
+
+# --------------------------------------------------------------------------------------------
+# the IDX files: skip without them, fail instead in CI
+# --------------------------------------------------------------------------------------------
+
+# Tests that need the MNIST / Fashion-MNIST IDX files carry ``@pytest.mark.needs_data("mnist")``
+# (tests/conftest.py) or call :func:`require_data`. Without the files (tests never download)
+# they skip with a reason; with BAYESBIN_REQUIRE_DATA=1 (set by .ci/run) a missing file fails
+# them instead, so CI cannot pass by skipping.
+REQUIRE_DATA_ENV = "BAYESBIN_REQUIRE_DATA"
+_DATA_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def data_available(name: str) -> bool:
+    """Whether both splits of dataset ``name`` ("mnist", "fashion-mnist") are on disk."""
+    from bayesbin import data
+
+    ds = data._DATASETS[name]
+    try:
+        for split in ("train", "test"):
+            data._resolve_split_files(ds, split, None, download=False)
+    except data.DataNotFoundError:
+        return False
+    return True
+
+
+def require_data(name: str) -> None:
+    """Skip (or, with BAYESBIN_REQUIRE_DATA=1, fail) the calling test when ``name`` is absent."""
+    if name not in _DATA_TITLES:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(_DATA_TITLES)}")
+    if data_available(name):
+        return
+    reason = (
+        f"{_DATA_TITLES[name]} IDX files not found (looked in BAYESBIN_DATA_DIR, "
+        "shared/data and ../shared/data beside the repository, and the download cache); "
+        "tests never download"
+    )
+    if os.environ.get(REQUIRE_DATA_ENV) == "1":
+        pytest.fail(f"{reason}; {REQUIRE_DATA_ENV}=1 turns this skip into a failure")
+    pytest.skip(reason)

@@ -45,7 +45,19 @@ LAYERS = {
     "sampling": 21,
     "posterior": 22,
     "diagnostics": 19,
-    "bits.kernels": 30,
+    "bits.kernels": 30,  # compiled kernels: no bayesbin imports but bits.kernels itself
+    "bits.levelkernels": 30,
+    "bits.netkernels": 30,
+    "bits.packing": 31,  # bit order, pack/unpack, inputs
+    "bits.description": 31,  # the interchange description of a network (pure numpy)
+    "bits.reference": 31,  # the float64 reference forward pass (pure numpy)
+    "bits.layers": 32,  # the layer seam: packed weights + output step
+    "bits.fileformat": 33,
+    "bits.cexport": 33,
+    "bits.netlayers": 33,
+    "bits.linear": 34,  # PackedClassifier, PackedEnsemble, to_bits
+    "bits.network": 35,  # PackedNetwork, pack_network
+    "bits.loading": 36,  # load_bits: every model kind
     "bits": 39,
     "estimator": 50,
     "plots._common": 51,
@@ -59,7 +71,6 @@ LAYERS = {
 
 # Sub-trees with their own, later-checked layering (filled in as they land).
 PREFIX_LAYERS = {
-    "bits.": 31,
     "nets.": 45,
     "nets": 46,
 }

@@ -163,8 +163,11 @@ def pack_exact_serial(x, out):  # pragma: no cover - compiled
 
 @njit(inline="always", cache=True)
 def _pack_levels_row(x, i, divisor, out, q):
-    """Pack the bit-planes of ``q = rint(x[i] * divisor)`` into ``out[i]``; return the number
-    of values that are not exactly ``q / divisor`` with integer ``0 <= q < 2**n_planes``."""
+    """Pack the bit-planes of ``q = rint(x[i] * divisor)`` into ``out[i]``.
+
+    Returns the number of values that are not exactly ``q / divisor`` with integer
+    ``0 <= q < 2**n_planes``.
+    """
     d = x.shape[1]
     n_planes, n_words = out.shape[1], out.shape[2]
     q_max = (1 << n_planes) - 1
