@@ -149,7 +149,9 @@ def summary(result, var_names=None, *, hdi_prob: float = 0.94) -> pd.DataFrame:
     pandas.DataFrame
         One row per scalar parameter (``w[feature, class]``, ``b[class]``, ``scale``) with ArviZ's
         ``mean``, ``sd``, HDI, ``mcse_mean``, ``ess_bulk``, ``ess_tail``, ``r_hat``; for the bit
-        weights ``mean`` is the posterior P(w=1), repeated in the column ``p_one`` (NaN for
+        weights ``mean`` is the posterior P(w=1), repeated in the column ``p_one`` (for ±1
+        weights, variables with ``encoding="pm1"`` such as PBNet's sampled networks, ``p_one``
+        is ``(mean + 1) / 2``; NaN for
         non-bit rows), and ``constant`` flags parameters that never changed in any chain (ArviZ
         then reports R-hat NaN and ESS = number of draws: such rows carry no mixing evidence).
     """
@@ -167,7 +169,10 @@ def summary(result, var_names=None, *, hdi_prob: float = 0.94) -> pd.DataFrame:
         arr = da.values.reshape(da.sizes["chain"] * da.sizes["draw"], -1)
         const.extend(np.all(arr == arr[:1], axis=0).tolist())
         is_bits = np.issubdtype(da.dtype, np.integer) or da.dtype == bool
-        p_one.extend(arr.mean(axis=0).tolist() if is_bits else [np.nan] * arr.shape[1])
+        if is_bits and da.attrs.get("encoding") == "pm1":  # bayesbin.nets: weights in {-1, +1}
+            p_one.extend(((arr.mean(axis=0) + 1.0) / 2.0).tolist())
+        else:
+            p_one.extend(arr.mean(axis=0).tolist() if is_bits else [np.nan] * arr.shape[1])
     table["p_one"] = p_one
     table["constant"] = const
     return table

@@ -7,9 +7,16 @@ import pathlib
 import sys
 import warnings
 
-import numpy as np
-import pytest
-from helpers import require_data
+# One thread per test process (two shared cores, pytest-xdist runs one process per core). This
+# must precede `import numpy` (OpenBLAS reads its thread count once) and any `import jax`
+# (XLA reads XLA_FLAGS once).
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from helpers import require_data  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent

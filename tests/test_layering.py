@@ -51,7 +51,8 @@ LAYERS = {
     "bits.packing": 31,  # bit order, pack/unpack, inputs
     "bits.description": 31,  # the interchange description of a network (pure numpy)
     "bits.reference": 31,  # the float64 reference forward pass (pure numpy)
-    "bits.layers": 32,  # the layer seam: packed weights + output step
+    "bits.layers": 32,
+    "bits.netdata": 32,  # sampled networks as ArviZ data (reader and writer)  # the layer seam: packed weights + output step
     "bits.fileformat": 33,
     "bits.cexport": 33,
     "bits.netlayers": 33,

@@ -11,7 +11,9 @@ Re-exports only; the modules, from the bottom up:
 * :mod:`~bayesbin.bits.netlayers`: packed dense and conv layers of networks;
 * :mod:`~bayesbin.bits.fileformat`, :mod:`~bayesbin.bits.cexport`: ``.bbits`` files and C;
 * :mod:`~bayesbin.bits.linear`: ``PackedClassifier``, ``PackedEnsemble``, ``to_bits``;
-* :mod:`~bayesbin.bits.network`: ``PackedNetwork``, ``pack_network``;
+* :mod:`~bayesbin.bits.netdata`: sampled networks as ArviZ data (reader and writer);
+* :mod:`~bayesbin.bits.network`: ``PackedNetwork``, ``pack_network``, ``to_bits`` (every
+  kind of result);
 * :mod:`~bayesbin.bits.loading`: ``load_bits``.
 
 Examples
@@ -31,9 +33,9 @@ from __future__ import annotations
 
 from bayesbin.bits.fileformat import FORMAT_VERSION
 from bayesbin.bits.layers import fold_batchnorm_sign
-from bayesbin.bits.linear import PackedClassifier, PackedEnsemble, to_bits
+from bayesbin.bits.linear import PackedClassifier, PackedEnsemble
 from bayesbin.bits.loading import load_bits
-from bayesbin.bits.network import PackedNetwork, pack_network
+from bayesbin.bits.network import PackedNetwork, pack_network, to_bits
 from bayesbin.bits.packing import BIT_ORDER, PackedInput, n_words, pack_bits, unpack_bits
 from bayesbin.bits.reference import reference_forward
 

@@ -68,7 +68,7 @@ from bayesbin.bits.packing import (
     prepare_input,
 )
 from bayesbin.linear.maths import draw_logits, predictive_proba_from_draws, softmax
-from bayesbin.posterior import BinaryWeights
+from bayesbin.posterior import BinaryWeights, training_data
 from bayesbin.posterior import threshold as _threshold
 
 __all__ = ["PackedClassifier", "PackedEnsemble", "to_bits"]
@@ -683,6 +683,24 @@ class PackedEnsemble(_PackedModel):
         return self._draw_logits(x)
 
 
+def _check_binarizable(result, spec) -> None:
+    """Refuse ``inputs="binarize"`` for a model fitted on inputs outside [0, 1]."""
+    try:
+        data = training_data(result, spec=spec)
+    except (TypeError, ValueError):
+        return  # not a bayesbin result: _threshold gives the clear error
+    if data is None or data[0].size == 0:
+        return
+    lo, hi = float(np.min(data[0])), float(np.max(data[0]))
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"inputs='binarize' needs a model fitted on inputs in [0, 1], but this one was fitted "
+            f"on values in [{lo:g}, {hi:g}]: its weights expect those magnitudes, so bits "
+            "'x > binarize_threshold' would score near chance. Use inputs='exact' (the default), "
+            "or fit on x scaled to [0, 1] (e.g. x / x.max())"
+        )
+
+
 def to_bits(
     result,
     *,
@@ -726,6 +744,8 @@ def to_bits(
         if classes is not None:
             classes = np.asarray(classes)
     else:
+        if inputs == "binarize":
+            _check_binarizable(result, spec)
         weights = _threshold(
             result,
             rule,

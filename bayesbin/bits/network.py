@@ -29,11 +29,13 @@ from bayesbin.bits import cexport as _cexport
 from bayesbin.bits import fileformat as _fileformat
 from bayesbin.bits.description import parse_ensemble
 from bayesbin.bits.linear import _check_classes
+from bayesbin.bits.linear import to_bits as _linear_to_bits
+from bayesbin.bits.netdata import is_networks_result, networks_from_idata
 from bayesbin.bits.netlayers import NetLayer
 from bayesbin.bits.packing import levels_input, pack_bits
 from bayesbin.linear.maths import softmax
 
-__all__ = ["PackedNetwork", "pack_network"]
+__all__ = ["PackedNetwork", "pack_network", "to_bits"]
 
 
 def pack_network(description, *, classes=None, metadata: dict | None = None) -> PackedNetwork:
@@ -63,6 +65,67 @@ def pack_network(description, *, classes=None, metadata: dict | None = None) -> 
     if classes is None:
         classes = parsed[0].classes
     return PackedNetwork(parsed[0].input_shape, layers, classes=classes, metadata=metadata)
+
+
+def to_bits(result, *, rule: str | None = None, draws=None, classes=None, **options):
+    """Packed model from a sampling result, a ``PBNet.sample_networks`` result or weights.
+
+    Parameters
+    ----------
+    result : arviz.InferenceData, xarray.DataTree or BinaryWeights
+        A linear bayesbin result (see :func:`bayesbin.bits.linear.to_bits`, which takes the
+        remaining ``options``), or sampled binary networks from
+        :meth:`bayesbin.nets.PBNet.sample_networks` (also read back from a file).
+    rule : {"marginal", "map", "draws"}, optional
+        Linear results: default ``"marginal"``. Sampled networks: only ``"draws"`` (the default),
+        one packed member per sampled network.
+    draws : int or sequence of int, optional
+        Sampled networks: the first ``draws`` networks, or these draw indices (default: all).
+        Linear results: passed to :func:`bayesbin.threshold`.
+    classes : array-like of shape (K,), optional
+        Labels returned by ``predict`` (default: the stored ones).
+    **options
+        Linear results only: ``threshold``, ``summary``, ``model``, ``spec``, ``inputs``,
+        ``binarize_threshold``, ``input_encoding``.
+
+    Returns
+    -------
+    PackedClassifier, PackedEnsemble or PackedNetwork
+        A :class:`PackedNetwork` ensemble of S members for sampled networks; its
+        ``predict_proba`` averages the members' softmax outputs.
+    """
+    if not is_networks_result(result):
+        return _linear_to_bits(result, rule="marginal" if rule is None else rule, draws=draws,
+                               classes=classes, **options)
+    if rule not in (None, "draws"):
+        raise ValueError(
+            f"rule={rule!r} is not available for sampled networks: they are independent draws, "
+            "packed as an ensemble (rule='draws'); for the most likely network use "
+            "PBNet.to_bits(rule='map')"
+        )
+    if options:
+        raise TypeError(
+            f"to_bits got options {sorted(options)} that apply to linear models only"
+        )
+    networks = networks_from_idata(result)
+    if draws is not None:
+        if isinstance(draws, (int, np.integer)) and not isinstance(draws, bool):
+            if not 1 <= draws <= len(networks):
+                raise ValueError(f"draws must be in 1..{len(networks)}; got {draws}")
+            index = list(range(int(draws)))
+        else:
+            index = [int(i) for i in np.asarray(draws, dtype=np.int64).ravel()]
+            if not index or min(index) < -len(networks) or max(index) >= len(networks):
+                raise ValueError(
+                    f"draws must be indices in [0, {len(networks)}); got {list(draws)!r}"
+                )
+        networks = [networks[i] for i in index]
+    return pack_network(
+        networks,
+        classes=classes,
+        metadata={"source": "PBNet.sample_networks", "rule": "draws",
+                  "n_networks": len(networks)},
+    )
 
 
 class PackedNetwork:

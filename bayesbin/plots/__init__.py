@@ -23,6 +23,7 @@ from bayesbin.plots.predictive import (
 )
 from bayesbin.plots.weights import (
     plot_bit_traces,
+    plot_probability_images,
     plot_rhat_ess_maps,
     plot_weight_probabilities,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "plot_bit_traces",
     "plot_classifier_reliability",
     "plot_prediction_uncertainty",
+    "plot_probability_images",
     "plot_reliability",
     "plot_rhat_ess_maps",
     "plot_weight_probabilities",

@@ -13,6 +13,7 @@ from matplotlib import colors as mcolors
 
 from bayesbin._compat import az, get_group, plot_trace
 from bayesbin._validation import check_choice, check_positive_int
+from bayesbin.bits.netdata import is_networks_result
 from bayesbin.plots._common import (
     _given_axes,
     _grid,
@@ -28,7 +29,12 @@ from bayesbin.posterior import (
     weight_draws,
 )
 
-__all__ = ["plot_weight_probabilities", "plot_bit_traces", "plot_rhat_ess_maps"]
+__all__ = [
+    "plot_bit_traces",
+    "plot_probability_images",
+    "plot_rhat_ess_maps",
+    "plot_weight_probabilities",
+]
 
 
 def plot_weight_probabilities(
@@ -41,8 +47,14 @@ def plot_weight_probabilities(
     cmap: str = "viridis",
     diff_cmap: str = "RdBu_r",
     panel_size: float = 2.2,
+    layer: str | None = None,
+    max_panels: int | None = 32,
 ):
     """Posterior P(w = 1) of every weight, drawn as one image per class.
+
+    Also takes sampled binary networks (``PBNet.sample_networks``): then it draws P(w = +1)
+    of one binary ``layer`` (default the first), one image per unit (28x28 per hidden unit of
+    an MLP on MNIST, 3x3 per filter of a convolution), with :func:`plot_probability_images`.
 
     Parameters
     ----------
@@ -65,6 +77,10 @@ def plot_weight_probabilities(
         Diverging colour map of ``P(w[1]=1) - P(w[0]=1)`` (two-output form, scale [-1, 1]).
     panel_size : float
         Inches per panel in a new figure.
+    layer : str, optional
+        Sampled networks only: the binary layer (e.g. ``"conv1"``, ``"dense3"``).
+    max_panels : int or None
+        Sampled networks only: draw the first ``max_panels`` units (None: all).
 
     Returns
     -------
@@ -74,6 +90,14 @@ def plot_weight_probabilities(
         the single logistic form; ``P[0]``, ``P[1]`` and ``P[1] - P[0]`` for two outputs).
         Titles name the class label.
     """
+    if is_networks_result(result):
+        from bayesbin.nets import weight_probability_images
+
+        images, titles = weight_probability_images(result, layer)
+        return plot_probability_images(images, titles, axes=axes, ncols=ncols, cmap=cmap,
+                                       panel_size=panel_size, max_panels=max_panels)
+    if layer is not None:
+        raise ValueError("layer applies to sampled binary networks (PBNet.sample_networks) only")
     result, labels = _unpack(result)
     spec = result_spec(result)
     shape = _image_shape(image_shape, spec.n_features)
@@ -109,6 +133,65 @@ def plot_weight_probabilities(
         ax.set_title(diff[1], fontsize=9)
         _image_axes(ax)
         fig.colorbar(image, ax=ax, label="difference", shrink=0.9)
+    return fig
+
+
+def plot_probability_images(
+    images,
+    titles=None,
+    *,
+    axes=None,
+    ncols: int | None = None,
+    max_panels: int | None = 32,
+    cmap: str = "viridis",
+    panel_size: float = 2.2,
+):
+    """Images of probabilities in [0, 1], one panel each, on a shared colour scale.
+
+    For results that are not a linear model, e.g. the first layer of a sampled binary network:
+    ``plot_probability_images(*bayesbin.nets.weight_probability_images(idata))``.
+
+    Parameters
+    ----------
+    images : array-like of shape (n_panels, rows, cols)
+        Values in [0, 1] (P(w = +1) per weight).
+    titles : list of str, optional
+        One per panel.
+    axes : sequence of matplotlib Axes, optional
+        One per drawn panel. Default: a new figure with ``ncols`` columns.
+    ncols : int, optional
+        Columns of the new figure (default ``min(panels, 8)``).
+    max_panels : int or None
+        Draw only the first ``max_panels`` images (None: all).
+    cmap : str
+    panel_size : float
+        Inches per panel in a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Panel ``i`` holds one ``AxesImage`` with ``images[i]``; one colourbar "P(w = +1)".
+    """
+    imgs = np.asarray(images, dtype=np.float64)
+    if imgs.ndim != 3 or imgs.shape[0] == 0:
+        raise ValueError(f"images must have shape (n_panels, rows, cols); got {imgs.shape}")
+    if not np.all(np.isfinite(imgs)) or imgs.min() < 0 or imgs.max() > 1:
+        raise ValueError("images must hold probabilities in [0, 1]")
+    if max_panels is not None:
+        imgs = imgs[: check_positive_int(max_panels, "max_panels")]
+    titles = list(titles)[: len(imgs)] if titles is not None else [str(i) for i in range(len(imgs))]
+    if axes is None:
+        fig, axs = _grid(len(imgs), ncols if ncols is not None else min(len(imgs), 8), panel_size)
+    else:
+        axs = _given_axes(axes, len(imgs))
+        fig = axs[0].figure
+    image = None
+    for ax, img, title in zip(axs, imgs, titles):
+        image = ax.imshow(img, vmin=0.0, vmax=1.0, cmap=cmap, interpolation="nearest",
+                          aspect="equal" if img.shape[0] > 1 else "auto")
+        ax.set_title(title, fontsize=8)
+        _image_axes(ax)
+    fig.colorbar(image, ax=list(axs[: len(imgs)]), label="P(w = +1)", shrink=0.9)
     return fig
 
 

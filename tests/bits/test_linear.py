@@ -406,3 +406,24 @@ def test_mnist_scale_ensemble_and_classifier(rng):
     eta = float_model(w.bits, xbin, form="softmax", encoding="pm1", scale=w.scale, bias=w.bias)
     np.testing.assert_array_equal(clf.decision_function(xbin), eta)
     np.testing.assert_array_equal(clf.predict(pixels > 127), np.argmax(eta, axis=1))
+
+
+def test_binarize_refused_for_a_model_fitted_outside_unit_interval():
+    """inputs='binarize' on a model fitted on 0..16 values would score near chance: refused."""
+    import bayesbin
+
+    r = np.random.default_rng(16)
+    x = r.integers(0, 17, size=(60, 6)).astype(float)
+    y = (x[:, 0] > 8).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = bayesbin.fit(x, y, classes=2, draws=20, tune=10, chains=1, random_seed=1,
+                           progressbar=False)
+    with pytest.raises(ValueError, match=r"fitted on values in \[0, 16\]"):
+        clf.to_bits(inputs="binarize")
+    assert clf.to_bits().predict(x).shape == (60,)  # the exact path is fine
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unit = bayesbin.fit(x / 16.0, y, classes=2, draws=20, tune=10, chains=1,
+                            random_seed=1, progressbar=False)
+    assert unit.to_bits(inputs="binarize").predict(x / 16.0).shape == (60,)
