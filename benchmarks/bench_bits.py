@@ -101,6 +101,12 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="cap numba and BLAS threads")
     ap.add_argument("--only", choices=["linear", "nets"], default=None)
     ap.add_argument("--net-threads", default="1,2", help="thread counts of sections [5]-[10]")
+    ap.add_argument(
+        "--trained",
+        default=None,
+        help="folder with bench_nets.py's fitted bnn.pkl / pbnet.pkl: use those networks "
+        "(BNN MLP; PBNet CNN MAP net and its 16 sampled nets) instead of random ones",
+    )
     ap.add_argument("--jax-worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.jax_worker:
@@ -567,6 +573,25 @@ def test_pixels(n: int, rng) -> np.ndarray:
         )
 
 
+def _load_trained(folder, n_members: int) -> dict:
+    """The fitted networks of bench_nets.py (pickled estimators), if ``folder`` has them."""
+    import pickle
+
+    out = {}
+    if folder is None:
+        return out
+    bnn_pkl, pb_pkl = os.path.join(folder, "bnn.pkl"), os.path.join(folder, "pbnet.pkl")
+    if os.path.exists(bnn_pkl):
+        with open(bnn_pkl, "rb") as fh:
+            out["mlp"] = pickle.load(fh).binary_network()
+    if os.path.exists(pb_pkl):
+        with open(pb_pkl, "rb") as fh:
+            pb = pickle.load(fh)
+        out["cnn"] = pb.binary_network("map")
+        out["ens"] = pb._ensemble(n_members, None)  # the draws predict_proba(method="ensemble") uses
+    return out
+
+
 def network_sections(args) -> None:
     """Sections [5]-[10]: the README quickstart and packed binary networks, 1 and 2 threads."""
     from threadpoolctl import threadpool_limits
@@ -587,6 +612,12 @@ def network_sections(args) -> None:
     mlp = mlp_description(rng)
     cnn = cnn_description(rng)
     ens = [cnn] + [resample(rng, cnn) for _ in range(n_members - 1)]
+    trained = _load_trained(args.trained, n_members)
+    mlp = trained.get("mlp", mlp)
+    cnn = trained.get("cnn", cnn)
+    ens = trained.get("ens", ens)
+    kinds = {k: ("trained" if k in trained else "random") for k in ("mlp", "cnn", "ens")}
+    print(f"networks: MLP {kinds['mlp']}, CNN {kinds['cnn']}, ensemble {kinds['ens']}")
     p_mlp, p_cnn, p_ens = pack_network(mlp), pack_network(cnn), pack_network(ens)
     x1k = x[:1000]
     # exactness first: the packed forward passes equal the float64 reference bit for bit
@@ -597,6 +628,15 @@ def network_sections(args) -> None:
         assert net.input_path(x1k[:200]) == "levels255"
         assert np.array_equal(net.decision_function(x1k[:200]), reference_forward(desc, x1k[:200]))
     print("exactness: packed logits == float64 reference on 200 rows (MLP, CNN, a member): yes")
+    if trained:
+        n_chk = n_rows
+        for label, net, descs in (("MLP", p_mlp, [mlp]), ("CNN", p_cnn, [cnn]), ("ensemble", p_ens, ens)):
+            logits = net.member_logits(x[:n_chk])
+            same = all(np.array_equal(logits[m], reference_forward(d, x[:n_chk]))
+                       for m, d in enumerate(descs))
+            acc = np.mean(net.predict(x[:n_chk]) == y[:n_chk])
+            print(f"  trained {label}: packed logits == reference on all {n_chk:,} rows: {same}; "
+                  f"packed accuracy {acc:.4f}")
     f32_mlp = numpy_forward(mlp)
     agree_mlp = np.mean(f32_mlp(x1k) == p_mlp.predict(x1k))
     with tempfile.TemporaryDirectory() as tmp:
@@ -681,7 +721,7 @@ def network_sections(args) -> None:
     lab = p_ens.predict(x)
     print(
         f"  accuracy: packed {np.mean(lab == y):.4f}, JAX float32 "
-        f"{np.mean(np.asarray(rows[t0]['ens.labels']) == y):.4f} (random networks: chance); "
+        f"{np.mean(np.asarray(rows[t0]['ens.labels']) == y):.4f} ({kinds['ens']} networks); "
         f"labels equal: {np.mean(lab == np.asarray(rows[t0]['ens.labels'])):.4f}"
     )
     show(

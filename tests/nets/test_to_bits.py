@@ -105,3 +105,21 @@ def test_to_bits_errors(pbnet, bnn):
 
     with pytest.raises(Exception, match="not fitted|fit"):
         nets.BNN("784-10").to_bits()
+
+
+def test_cli_exports_a_packed_network(bnn, blocks, tmp_path, capsys):
+    """`python -m bayesbin export --bits net.bbits -o ... --c-header net.h` handles networks."""
+    from bayesbin.cli import main
+
+    xt = _pixels(blocks[2])
+    src = tmp_path / "net.bbits"
+    bnn.to_bits().save(src)
+    out, header = tmp_path / "again.bbits", tmp_path / "net.h"
+    assert main(["export", "--bits", str(src), "--output", str(out),
+                 "--c-header", str(header)]) == 0
+    said = capsys.readouterr().out
+    assert "packed network written" in said and "C header written" in said
+    np.testing.assert_array_equal(load_bits(out).decision_function(xt),
+                                  bnn.to_bits().decision_function(xt))
+    text = header.read_text()
+    assert "#include <stdint.h>" in text and "bayesbin" in text
