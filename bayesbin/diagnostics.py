@@ -304,7 +304,7 @@ def convergence_report(result, *, rhat_max: float = 1.01, min_ess_per_chain: flo
         if high > 0:
             problems.append(
                 f"R-hat > {rhat_max} for {high:,} of the {moving:,} bits that moved "
-                f"(worst {bits['max_finite_rhat']:.3g})"
+                f"({_worst_rhat(bits['max_finite_rhat'])})"
             )
         if bits.get("n_stuck_apart", 0):
             problems.append(
@@ -340,3 +340,11 @@ def convergence_report(result, *, rhat_max: float = 1.01, min_ess_per_chain: flo
         + ". Sample longer (more draws or tune), or see bayesbin.mixing_overview(result)."
     )
     return report
+
+
+def _worst_rhat(value: float) -> str:
+    """Words for the worst finite R-hat (huge values come from chains that barely move)."""
+    if value > 1e3:
+        return "worst above 1,000: chains that barely move sit at different values"
+    return f"worst {value:.3g}"
+

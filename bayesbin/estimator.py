@@ -379,7 +379,8 @@ class BayesBinClassifier(ClassifierMixin, BaseEstimator):
         x = self._check_X(X, reset=False)
         from bayesbin.posterior import posterior_predictive_proba
 
-        return posterior_predictive_proba(self.idata_, x)
+        bar = None if self.progressbar else False  # fitted quietly: predict quietly too
+        return posterior_predictive_proba(self.idata_, x, progressbar=bar)
 
     def predict(self, X) -> np.ndarray:
         """Most probable class under the posterior predictive.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -173,3 +175,37 @@ def test_classes_that_would_not_fit_in_memory_are_refused():
     with pytest.raises(ValueError, match="GiB"):
         check_classes(k, k, d)
     assert check_classes(10, 10, d) == 10
+
+
+def test_quiet_fit_predicts_quietly(monkeypatch):
+    """A classifier fitted with progressbar=False passes progressbar=False to the predictive."""
+    import bayesbin.posterior as post
+    from bayesbin.estimator import BayesBinClassifier
+
+    seen = []
+    real = post.posterior_predictive_proba
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("progressbar"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(post, "posterior_predictive_proba", spy)
+    r = np.random.default_rng(5)
+    x = r.integers(0, 2, size=(30, 4)).astype(float)
+    y = (x[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = BayesBinClassifier(draws=10, tune=5, chains=1, progressbar=False,
+                                 random_seed=1).fit(x, y)
+        clf.predict_proba(x)
+        clf.set_params(progressbar=True)
+        clf.predict(x)
+    assert seen == [False, None]
+
+
+def test_worst_rhat_in_words():
+    from bayesbin.diagnostics import _worst_rhat
+
+    assert _worst_rhat(1.234) == "worst 1.23"
+    assert "chains that barely move" in _worst_rhat(6.2e15)
+

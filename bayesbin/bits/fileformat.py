@@ -500,6 +500,11 @@ def read_file(path) -> tuple[int, dict, dict]:
                 raise ValueError("header is not a JSON object")
             expected = _v1_arrays(header) if version == 1 else _v2_arrays(header)
             payload = _Payload(_need(header, "arrays", list), expected, align)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"{path}: the header is not valid JSON (a corrupt file, or not a .bbits file): "
+                f"{exc}"
+            ) from exc
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from exc
         except (UnicodeDecodeError, RecursionError, TypeError, KeyError, OverflowError) as exc:

@@ -37,7 +37,8 @@ Input paths (``inputs=``):
   multiply the float32 values, ~1e-8 away from ``k / 255``). A single classifier scores levels
   by float32 dot products when it has at most 16 score rows (exact: integer partial sums below
   2**24), finding and checking the levels of float pixels on the fly, or by level
-  accumulation; ensembles by bit-planes of the levels. Anything else falls back to a float64
+  accumulation (the same integers as summing the bit-planes' popcount scores); ensembles by
+  level accumulation. Anything else falls back to a float64
   matmul with the unpacked weights (the float model itself).
 * ``"binarize"``: every value becomes the bit ``x > binarize_threshold`` (default 0.5,
   strictly greater: a value equal to the threshold gives bit 0; NaN is an error). With
@@ -298,8 +299,9 @@ class _PackedModel:
         Returns
         -------
         {"bits01", "bitspm1", "planes", "planes255", "float"}
-            Popcount on {0, 1} or ±1 bits, bit-planes of integers (``"planes255"`` for
-            ``k / 255`` values) or the float64 fallback.
+            Popcount on {0, 1} or ±1 bits, exact integer scores of integer levels (the
+            name recalls the bit-plane identity; computed by level accumulation or exact float32
+            sums; ``"planes255"`` for ``k / 255`` values) or the float64 fallback.
         """
         cand = fast_levels(x, self.n_features, self.inputs)
         if isinstance(cand, np.ndarray):

@@ -79,9 +79,8 @@ class BNN(BinaryNetClassifier):
     classes : list of labels, optional
         The label set (default: the sorted labels of ``y``).
     random_state : int, numpy Generator or None
-        Same value, same weights bit for bit on the same machine, JAX version and CPU
-        count (XLA may split float reductions by the cores it sees: a process limited to other
-        cores, e.g. by ``taskset``, can round differently).
+        Same value, same weights bit for bit in one environment (machine, JAX version, XLA
+        flags; tested, also with one and with two cores available).
     progressbar : bool
         A one-line stderr progress bar (epoch, batches, loss, validation accuracy).
     checkpoint : str or path, optional

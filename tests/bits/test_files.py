@@ -209,6 +209,14 @@ def test_truncated_or_flipped_files_raise_valueerror(rng, tmp_path):
         bad.write_bytes(data + b"\x00")
         with pytest.raises(ValueError, match="size"):
             load_bits(bad)
+        # a broken brace in the JSON header: named as a corrupt header, not a bare parse error
+        start = data.index(b"{")
+        broken = bytearray(data)
+        broken[start] = ord("[") if data[start + 1 : start + 2] != b"[" else ord("{")
+        broken[start + 1] = ord(":")
+        bad.write_bytes(bytes(broken))
+        with pytest.raises(ValueError, match="header is not valid JSON|unreadable|header"):
+            load_bits(bad)
         bad.write_bytes(b"PK\x03\x04" + data[4:])
         with pytest.raises(ValueError, match="magic"):
             load_bits(bad)
