@@ -207,6 +207,40 @@ def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def draw_indices(draws, total: int, name: str = "draws") -> np.ndarray:
+    """Flat indices of the draws to use, one rule for every ``draws=`` option.
+
+    Parameters
+    ----------
+    draws : None, int or array-like of int
+        ``None``: every draw. An int ``m``: ``m`` draws evenly spaced over the ``total`` (thinning;
+        ``1 <= m <= total``). An array: explicit indices in ``0..total - 1`` (no negatives).
+    total : int
+        Number of draws available.
+
+    Returns
+    -------
+    ndarray of shape (S,), int64
+    """
+    if total == 0:
+        raise ValueError("result has no draws")
+    if draws is None:
+        return np.arange(total, dtype=np.int64)
+    if isinstance(draws, numbers.Integral) and not isinstance(draws, bool):
+        m = int(draws)
+        if not 1 <= m <= total:
+            raise ValueError(f"{name} must be between 1 and the number of draws {total}; got {m}")
+        return np.round(np.linspace(0, total - 1, m)).astype(np.int64)
+    idx = np.asarray(draws)
+    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError(
+            f"{name} must be None, an int, or a non-empty 1-D array of int indices; got {draws!r}"
+        )
+    if idx.min() < 0 or idx.max() >= total:
+        raise ValueError(f"{name} indices must lie in 0..{total - 1}; got {idx.tolist()!r}")
+    return idx.astype(np.int64)
+
+
 class InputScaleWarning(UserWarning):
     """Inputs far outside [0, 1], or features whose ranges differ by orders of magnitude."""
 

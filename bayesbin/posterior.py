@@ -35,7 +35,7 @@ import numpy as np
 import xarray as xr
 
 from bayesbin._compat import get_group, has_group, is_result
-from bayesbin._validation import check_x
+from bayesbin._validation import check_x, draw_indices
 from bayesbin.linear.maths import predictive_proba_from_draws
 from bayesbin.linear.spec import ModelSpec
 from bayesbin.sampling import expand_array
@@ -294,22 +294,7 @@ def select_draws(result, draws=None) -> np.ndarray:
     """
     _check_result(result)
     n_chain, n_draw = _n_flat(result)
-    total = n_chain * n_draw
-    if total == 0:
-        raise ValueError("result has no draws")
-    if draws is None:
-        return np.arange(total, dtype=np.int64)
-    if isinstance(draws, int | np.integer) and not isinstance(draws, bool):
-        m = int(draws)
-        if not 1 <= m <= total:
-            raise ValueError(f"draws must be between 1 and the number of draws {total}; got {m}")
-        return np.round(np.linspace(0, total - 1, m)).astype(np.int64)
-    idx = np.asarray(draws)
-    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
-        raise TypeError("draws must be None, an int, or a non-empty 1-D array of int indices")
-    if idx.min() < 0 or idx.max() >= total:
-        raise ValueError(f"draws indices must lie in 0..{total - 1}")
-    return idx.astype(np.int64)
+    return draw_indices(draws, n_chain * n_draw)
 
 
 def _flat(arr: np.ndarray) -> np.ndarray:

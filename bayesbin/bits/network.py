@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayesbin._validation import check_matrix
+from bayesbin._validation import check_matrix, draw_indices
 from bayesbin.bits import cexport as _cexport
 from bayesbin.bits import fileformat as _fileformat
 from bayesbin.bits.description import parse_ensemble
@@ -80,7 +80,8 @@ def to_bits(result, *, rule: str | None = None, draws=None, classes=None, **opti
         Linear results: default ``"marginal"``. Sampled networks: only ``"draws"`` (the default),
         one packed member per sampled network.
     draws : int or sequence of int, optional
-        Sampled networks: the first ``draws`` networks, or these draw indices (default: all).
+        Sampled networks: ``draws`` networks evenly spaced over the sampled ones, or these draw
+        indices (default: all), as :func:`bayesbin.select_draws` picks them.
         Linear results: passed to :func:`bayesbin.threshold`.
     classes : array-like of shape (K,), optional
         Labels returned by ``predict`` (default: the stored ones).
@@ -108,18 +109,8 @@ def to_bits(result, *, rule: str | None = None, draws=None, classes=None, **opti
             f"to_bits got options {sorted(options)} that apply to linear models only"
         )
     networks = networks_from_idata(result)
-    if draws is not None:
-        if isinstance(draws, (int, np.integer)) and not isinstance(draws, bool):
-            if not 1 <= draws <= len(networks):
-                raise ValueError(f"draws must be in 1..{len(networks)}; got {draws}")
-            index = list(range(int(draws)))
-        else:
-            index = [int(i) for i in np.asarray(draws, dtype=np.int64).ravel()]
-            if not index or min(index) < -len(networks) or max(index) >= len(networks):
-                raise ValueError(
-                    f"draws must be indices in [0, {len(networks)}); got {list(draws)!r}"
-                )
-        networks = [networks[i] for i in index]
+    if draws is not None:  # the same rule as for linear results (bayesbin.select_draws)
+        networks = [networks[i] for i in draw_indices(draws, len(networks))]
     return pack_network(
         networks,
         classes=classes,

@@ -75,8 +75,8 @@ def test_to_bits_of_sampled_networks(pbnet, blocks, tmp_path):
     assert packed.n_members == 4
     _assert_exact(packed, networks, xt)
 
-    two = bayesbin.to_bits(idata, draws=2)
-    _assert_exact(two, networks[:2], xt)
+    two = bayesbin.to_bits(idata, draws=2)  # evenly spaced, as select_draws for linear results
+    _assert_exact(two, [networks[0], networks[3]], xt)
     picked = bayesbin.to_bits(idata, draws=[3, 1])
     _assert_exact(picked, [networks[3], networks[1]], xt)
 
@@ -91,10 +91,12 @@ def test_to_bits_errors(pbnet, bnn):
     idata = pbnet.sample_networks(2, random_state=1)
     with pytest.raises(ValueError, match="rule='map' is not available for sampled networks"):
         bayesbin.to_bits(idata, rule="map")
-    with pytest.raises(ValueError, match="draws must be in 1..2"):
+    with pytest.raises(ValueError, match="draws must be between 1 and the number of draws 2"):
         bayesbin.to_bits(idata, draws=5)
-    with pytest.raises(ValueError, match="draws must be indices"):
+    with pytest.raises(ValueError, match="draws indices must lie in 0..1"):
         bayesbin.to_bits(idata, draws=[0, 7])
+    with pytest.raises(ValueError, match="draws indices must lie in 0..1"):
+        bayesbin.to_bits(idata, draws=[-1])
     with pytest.raises(TypeError, match="linear models only"):
         bayesbin.to_bits(idata, inputs="binarize")
     with pytest.raises(ValueError, match="rule"):
