@@ -39,6 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from bayesbin._progress import progress
 from bayesbin.linear.maths import row_lse
+from bayesbin.linear.graph import initial_point
 from bayesbin.samplers import kernels as fk
 from bayesbin.samplers.adapter import binary_spec, model_problem
 
@@ -188,7 +189,7 @@ def _start_values(model, spec, problem, prior, init, rng):
     else:
         p = np.broadcast_to(spec.prior_p, spec.weight_shape).reshape(-1)
         w = (rng.random(p.shape[0]) < p).astype(np.uint8)
-    ip = model.initial_point()
+    ip = initial_point(model)
     if spec.learned_scale:
         if names.scale in init:
             scale = float(np.asarray(init[names.scale]))
@@ -718,7 +719,7 @@ def _find_mode(
         spec.from_canonical(w.astype(np.int64).reshape(spec.weight_shape))
     )
     if spec.bias:
-        b_shape = tuple(model.initial_point()[model.rvs_to_values[model[names.b]].name].shape)
+        b_shape = tuple(initial_point(model)[model.rvs_to_values[model[names.b]].name].shape)
         out[names.b] = np.asarray(theta[: prior.n_bias], dtype=np.float64).reshape(b_shape)
     if spec.learned_scale:
         out[names.scale] = float(math.exp(theta[prior.n_bias]))

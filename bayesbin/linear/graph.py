@@ -67,10 +67,56 @@ from bayesbin.linear.spec import (
     weight_layout,
 )
 
-__all__ = ["RecognitionError", "data_value", "get_spec", "is_bayesbin_model", "recognise"]
+__all__ = [
+    "RecognitionError",
+    "data_value",
+    "get_spec",
+    "initial_point",
+    "is_bayesbin_model",
+    "recognise",
+]
 
 _FAILED_ATTR = "_bayesbin_not_recognised"
 _RTOL = 1e-9
+
+
+_IP_ATTR = "_bayesbin_initial_point"
+
+
+def _initial_point_key(model) -> tuple:
+    """What ``model.initial_point()`` depends on: the free variables, initvals, data shapes."""
+    inits = []
+    for rv, value in model.rvs_to_initial_values.items():
+        if isinstance(value, np.ndarray):
+            value = (value.shape, value.dtype.str, hash(value.tobytes()))
+        elif not isinstance(value, str | int | float | type(None)):
+            value = id(value)
+        inits.append((id(rv), value))
+    shapes = []
+    for var in getattr(model, "data_vars", []):
+        get = getattr(var, "get_value", None)
+        shapes.append((var.name, np.shape(get(borrow=True)) if get is not None else None))
+    return (tuple(id(v) for v in model.free_RVs), tuple(inits), tuple(shapes))
+
+
+def initial_point(model) -> dict:
+    """``model.initial_point()``, compiled once per model state (each call compiles a function).
+
+    Parameters
+    ----------
+    model : pm.Model
+
+    Returns
+    -------
+    dict
+        A fresh copy ``{value variable name: ndarray}``, safe to modify.
+    """
+    key = _initial_point_key(model)
+    cached = getattr(model, _IP_ATTR, None)
+    if cached is None or cached[0] != key:
+        cached = (key, model.initial_point())
+        setattr(model, _IP_ATTR, cached)
+    return {name: np.array(value, copy=True) for name, value in cached[1].items()}
 
 
 class RecognitionError(ValueError):
@@ -354,7 +400,7 @@ def _recognise(model):
     d = x.shape[1]
     ins = [w_value] + [v for v in (b_value, s_value) if v is not None]
     eta_fn = pytensor.function(ins, z_values, on_unused_input="ignore")
-    point0 = model.initial_point()
+    point0 = initial_point(model)
     w_shape = tuple(int(v) for v in point0[w_value.name].shape)
     b_shape = tuple(point0[b_value.name].shape) if b_value is not None else ()
     rng = np.random.default_rng(0)
@@ -512,7 +558,7 @@ def _common_factor(actual: list, predicted: list) -> float | None:
 def _check_logp(model, spec, x, y, w_value, b_value, s_value, rng) -> None:
     """Check that the model's log density equals the description's at random points."""
     logp = model.compile_logp(jacobian=True)
-    point = model.initial_point()
+    point = initial_point(model)
     for _ in range(3):
         w_user = rng.integers(0, 2, size=spec.w_shape)
         point[w_value.name] = w_user.astype(point[w_value.name].dtype)

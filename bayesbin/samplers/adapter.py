@@ -26,6 +26,7 @@ from pytensor.tensor.random.basic import BernoulliRV
 
 from bayesbin._validation import check_choice, check_positive_int
 from bayesbin.linear import ModelSpec, get_spec, is_bayesbin_model, model_data
+from bayesbin.linear.graph import initial_point as linear_initial_point
 from bayesbin.samplers import kernels as fk
 
 __all__ = [
@@ -208,7 +209,7 @@ class BinaryStep(ArrayStepShared):
         self.tune = True
 
         if initial_point is None:
-            initial_point = model.initial_point()
+            initial_point = linear_initial_point(model)
         shared = make_shared_replacements(initial_point, vars, model)
         super().__init__(vars, shared, blocked=True, rng=rng)
 

@@ -74,6 +74,7 @@ from pytensor.tensor.elemwise import CAReduce
 from pytensor.tensor.random.basic import BernoulliRV
 
 from bayesbin._compat import floatX
+from bayesbin.linear.graph import initial_point as linear_initial_point
 from bayesbin.samplers.kernels.dmala import dmala_step, flip_penalty
 
 __all__ = [
@@ -306,7 +307,7 @@ class DiscreteLangevin(ArrayStepShared):
     ):
         model = pm.modelcontext(model)
         if initial_point is None:
-            initial_point = model.initial_point()
+            initial_point = linear_initial_point(model)
         if vars is None:
             vars = model.value_vars
         vars = get_value_vars_from_user_vars(vars, model)
