@@ -49,6 +49,10 @@ _REFRESH_EVERY = 50  # annealing sweeps between rebuilds of the cache from scrat
 
 
 _WARM_BETA_START = 0.25  # first beta when annealing from the best relaxed candidate
+# L-BFGS-B's relative tolerance for the relaxed MAPs (scipy's default 2.2e-9): the solution is
+# only rounded to bits, and measured (seeds 0 and 1) 1e-7 reached the same or better polished
+# modes on digits, breast cancer and MNIST56 for a third less CPU on digits
+_RELAX_FTOL = 1e-7
 
 
 class ModeResult(dict):
@@ -292,15 +296,27 @@ def _relaxed_map(problem, prior, X, scale, u0, bias0, maxiter):
     plin = np.where(finite, problem.prior_logit, 0.0)
     fixed_bias = np.zeros(ncols) if n_b == 0 else None
 
+    lab_rows = np.nonzero(lab)[0]
+    lab_cols = problem.ycol[lab]
+
     def negative(z):
+        # ~2,000 calls per find_mode on small data: bincount instead of np.add.at, and one exp
+        # pass for both the normaliser and the probabilities (half the CPU on digits)
         u = z[:nbits]
         b = z[nbits:] if n_b else fixed_bias
-        weff = off.copy()
-        np.add.at(weff, flat, coef * u)
+        weff = off + np.bincount(flat, weights=coef * u, minlength=off.size)
         eta = scale * (X @ weff.reshape(problem.n_features, ncols)) + b
-        lse = row_lse(eta, reference=problem.reference)
-        resid = Y - np.exp(eta - lse[:, None])
-        value = float((Y * eta).sum() - lse.sum() + plin @ u)
+        if problem.reference:
+            lse = row_lse(eta, reference=True)
+            prob = np.exp(eta - lse[:, None])
+        else:
+            top = eta.max(axis=1)
+            prob = np.exp(eta - top[:, None])
+            tot = prob.sum(axis=1)
+            prob /= tot[:, None]
+            lse = np.log(tot) + top
+        resid = Y - prob
+        value = float(eta[lab_rows, lab_cols].sum() - lse.sum() + plin @ u)
         g_w = (scale * (X.T @ resid)).reshape(-1)
         grads = [coef * g_w[flat] + plin]
         if n_b:
@@ -313,7 +329,12 @@ def _relaxed_map(problem, prior, X, scale, u0, bias0, maxiter):
     z0 = np.concatenate([np.clip(u0, lo, hi), bias0[:n_b]])
     bounds = list(zip(lo, hi, strict=True)) + [(None, None)] * n_b
     res = optimize.minimize(
-        negative, z0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": maxiter}
+        negative,
+        z0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": maxiter, "ftol": _RELAX_FTOL},
     )
     bias = np.array(bias0, dtype=np.float64)
     if n_b:

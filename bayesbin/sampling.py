@@ -59,6 +59,7 @@ from bayesbin.linear import (
 )
 from bayesbin.mode import find_mode
 from bayesbin.samplers import DiscreteLangevin, IncrementalGibbs, ReplicaExchange
+from bayesbin.samplers.adapter import BinaryStep
 
 __all__ = [
     "sample",
@@ -651,6 +652,10 @@ def sample(
     light = PRESETS[preset].compiled_only and _covers_all(steps, model)
     with _bookkeeping_mode(light):
         start_record = _resolve_start(model, preset, start, kwargs, random_seed, progressbar)
+    if cores > 1 and chains > 1:  # forked workers inherit the loaded kernels
+        for step in steps:
+            if isinstance(step, BinaryStep):
+                step.warm_up()
     with model, warnings.catch_warnings(), _bookkeeping_mode(light):
         warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
         result = pm.sample(

@@ -324,3 +324,33 @@ def test_results_keep_the_data_compact_and_exact():
     xs, ys = bayesbin.posterior.training_data(res)
     np.testing.assert_array_equal(xs, x)
     np.testing.assert_array_equal(ys, y)
+
+
+def test_parallel_chains_equal_sequential_chains():
+    """Workers forked after warm_up (kernels loaded in the parent) draw what one process draws."""
+    x, y = _data(41, n=40, d=4, k=3)
+    model = bayesbin.binary_softmax(x, y, 3, bias=True, scale=True)
+    kw = dict(draws=60, tune=30, chains=2, random_seed=5, progressbar=False,
+              convergence_checks=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seq = bayesbin.sample(model, cores=1, **kw)
+        par = bayesbin.sample(model, cores=2, **kw)
+    for name in ("w", "b", "scale"):
+        np.testing.assert_array_equal(seq.posterior[name].values, par.posterior[name].values)
+    np.testing.assert_array_equal(seq.sample_stats["lp"].values, par.sample_stats["lp"].values)
+
+
+def test_initial_point_is_compiled_once_and_follows_the_model():
+    from bayesbin.linear.graph import initial_point
+
+    x, y = _data(42)
+    model = bayesbin.binary_softmax(x, y, 2, bias=True)
+    first = initial_point(model)
+    first["b"][:] = 99.0  # a copy: the cache is not changed through it
+    again = initial_point(model)
+    assert set(again) == set(model.initial_point())
+    for name, value in model.initial_point().items():
+        np.testing.assert_array_equal(again[name], value)
+    model.set_initval(model["b"], np.full(2, 0.25))  # initvals changed: computed again
+    np.testing.assert_array_equal(initial_point(model)["b"], np.full(2, 0.25))
