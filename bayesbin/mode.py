@@ -38,8 +38,8 @@ from scipy import optimize, sparse
 from threadpoolctl import threadpool_limits
 
 from bayesbin._progress import progress
-from bayesbin.linear.maths import row_lse
 from bayesbin.linear.graph import initial_point
+from bayesbin.linear.maths import row_lse
 from bayesbin.samplers import kernels as fk
 from bayesbin.samplers.adapter import binary_spec, model_problem
 

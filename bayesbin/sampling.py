@@ -49,7 +49,6 @@ import pytensor
 from bayesbin._compat import get_group, has_group, set_group
 from bayesbin._validation import check_positive_int
 from bayesbin.diagnostics import ConvergenceWarning, convergence_report
-from bayesbin.linear.graph import initial_point
 from bayesbin.linear import (
     RecognitionError,
     get_spec,
@@ -57,6 +56,7 @@ from bayesbin.linear import (
     log_posterior,
     model_data,
 )
+from bayesbin.linear.graph import initial_point
 from bayesbin.mode import find_mode
 from bayesbin.samplers import DiscreteLangevin, IncrementalGibbs, ReplicaExchange
 from bayesbin.samplers.adapter import BinaryStep
