@@ -720,3 +720,58 @@ def test_grouped_rows_loglik_and_rwm_match_the_row_sums():
     # softmax problems are never grouped
     ps = fk.build_problem(x, y, form="softmax", encoding="01", n_classes=2)
     assert fk.grouped_rows(ps, fk.init(ps, np.zeros(12, np.uint8), 1.0, np.zeros(2)).A) is None
+
+
+@pytest.mark.parametrize("encoding", ["01", "pm1"])
+@pytest.mark.parametrize("div", [1.0, 16.0])
+def test_activation_grid_likelihood_and_rwm_match_the_direct_path(encoding, div):
+    """Inputs on a dyadic grid (raw integers, digits' k/16): the table-of-exponentials softmax
+    likelihood equals the direct one, and the random walk takes the same decisions."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 17, size=(300, 8)) * (rng.random((300, 8)) < 0.6) / div
+    y = rng.integers(0, 4, size=300)
+    problem = fk.build_problem(x, y, form="softmax", encoding=encoding, n_classes=4)
+    assert fk_continuous.activation_grid(problem) == div
+    w = rng.integers(0, 2, size=32).astype(np.uint8)
+    state = fk.init(problem, w, 0.9, np.array([0.2, -0.4, 0.0, 0.7]))
+    A = state.A
+    idx = np.empty((A.shape[1], A.shape[0]), dtype=np.int32)
+    amax = np.empty(A.shape[1])
+    jmax = fk_continuous._grid_index(A, div, idx, amax)
+    assert jmax > 0
+    table, eb = np.empty(jmax + 1), np.empty(4)
+    # ordinary values, a large scale, and bias gaps so wide that whole rows underflow
+    for s_, b_ in [(0.9, [0.2, -0.4, 0.0, 0.7]), (35.0, [1.0, -2.0, 3.0, 0.0]),
+                   (60.0, [0.0, -800.0, -790.0, -805.0])]:
+        b_ = np.asarray(b_, dtype=np.float64)
+        ref = fk.continuous_loglik(problem, A, s_, b_)
+        got = fk_continuous._loglik_grid(A, idx, amax, jmax, div, s_, b_, problem.ycol, table, eb)
+        assert np.isfinite(got)
+        assert got == pytest.approx(ref, rel=1e-12, abs=1e-9)
+    prior = fk.ContinuousPrior(n_bias=4, bias_sigma=5.0, learn_scale=True, scale_sigma=1.0)
+    theta = np.array([0.2, -0.4, 0.0, 0.7, np.log(0.9)])
+    chol = np.eye(5) * 0.05
+    normals = rng.standard_normal((150, 5))
+    log_u = np.log(rng.random(150))
+    runs = []
+    for grid in (True, False):
+        fk_continuous._USE_GRID = grid
+        try:
+            st = fk.init(problem, w, 0.9, theta[:4].copy())
+            path = np.empty((150, 5))
+            out = fk.continuous_rwm(problem, st, prior, theta, chol, normals, log_u, path=path)
+        finally:
+            fk_continuous._USE_GRID = True
+        runs.append((out, path))
+    (a, pa), (b, pb) = runs
+    assert a[2] == b[2] and 0 < a[2] < 150
+    np.testing.assert_array_equal(pa, pb)
+    assert a[0].loglik == pytest.approx(b[0].loglik, rel=1e-12)
+
+
+def test_activation_grid_is_off_for_levels_that_are_not_dyadic():
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, 256, size=(50, 5)) / 255.0  # MNIST's k/255: not exact on any 2^-m grid
+    problem = fk.build_problem(x, rng.integers(0, 3, size=50), form="softmax", encoding="01",
+                               n_classes=3)
+    assert fk_continuous.activation_grid(problem) == 0.0

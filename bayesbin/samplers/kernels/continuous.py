@@ -27,6 +27,7 @@ __all__ = [
     "continuous_rwm",
     "grouped_rows",
     "grouped_loglik",
+    "activation_grid",
 ]
 
 
@@ -318,6 +319,142 @@ def grouped_loglik(groups, scale: float, bias) -> float:
     return float(_grouped_loglik(values, n_pos, n_all, float(scale), b0))
 
 
+# --- softmax likelihood on a grid of activations --------------------------------------------
+# When every input level is an integer multiple of 1/L (L a power of two: raw integers, digits'
+# k/16), every activation is too, exactly, and exp(scale * (A - rowmax)) takes only the values
+# exp(-scale * j / L) for integer j: one table of exponentials per proposal replaces the n C
+# exponentials of each likelihood (13,470 for digits at ~9 ns each on the benchmark machine).
+_GRID_DENOMS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
+_GRID_MAX = 1 << 16  # most table entries (range of scale-free logit gaps, in steps of 1/L)
+_grid_cache: dict = {}  # id(levels) -> (levels, L)
+_USE_GRID = True  # tests switch the grid path off to compare it with the direct likelihood
+
+
+def activation_grid(problem: FlipProblem) -> float:
+    """The smallest power of two L <= 1024 with every ``levels * L`` an exact integer, or 0."""
+    levels = problem.levels
+    hit = _grid_cache.get(id(levels))
+    if hit is not None and hit[0] is levels:
+        return hit[1]
+    denom = 0.0
+    top = float(np.abs(levels).max()) if levels.size else 0.0
+    for cand in _GRID_DENOMS:
+        q = levels * cand
+        if np.all(q == np.round(q)) and top * cand * max(problem.n_features, 1) < 2.0**52:
+            denom = cand
+            break
+    if len(_grid_cache) > 64:
+        _grid_cache.clear()
+    _grid_cache[id(levels)] = (levels, denom)
+    return denom
+
+
+@nb.njit(cache=True, nogil=True)
+def _grid_index(A, denom, idx, amax):
+    """Fill ``idx[i, k] = (max_k A[k, i] - A[k, i]) * denom`` (exact integers).
+
+    Returns the largest index, or -1 when an activation is off the grid or the range exceeds
+    the table.
+    """
+    c, n = A.shape
+    for i in range(n):
+        amax[i] = A[0, i]
+    for k in range(1, c):
+        for i in range(n):
+            if A[k, i] > amax[i]:
+                amax[i] = A[k, i]
+    jmax = 0
+    for k in range(c):
+        for i in range(n):
+            d = (amax[i] - A[k, i]) * denom
+            j = int(d + 0.5)
+            if j != d or j >= _GRID_MAX:
+                return -1
+            idx[i, k] = j
+            if j > jmax:
+                jmax = j
+    return jmax
+
+
+@nb.njit(cache=True, nogil=True)
+def _loglik_grid(A, idx, amax, jmax, denom, scale, bias, ycol, table, eb):
+    """Softmax log-likelihood from the grid index.
+
+    The same value as ``_loglik_only`` up to rounding: each term's exponential is computed once
+    per distinct gap instead of once per entry.
+    """
+    c, n = A.shape
+    step = scale / denom
+    for j in range(jmax + 1):
+        table[j] = math.exp(-step * j)
+    bmax = bias[0]
+    for k in range(1, c):
+        if bias[k] > bmax:
+            bmax = bias[k]
+    for k in range(c):
+        eb[k] = math.exp(bias[k] - bmax)
+    total = 0.0
+    for i in range(n):
+        acc = 0.0
+        for k in range(c):
+            acc += table[idx[i, k]] * eb[k]
+        if acc > 1e-300:
+            lse = scale * amax[i] + bmax + math.log(acc)
+        else:  # every term underflowed (extreme bias gaps): this row the direct way
+            m = -math.inf
+            for k in range(c):
+                v = scale * A[k, i] + bias[k]
+                if v > m:
+                    m = v
+            acc = 0.0
+            for k in range(c):
+                acc += math.exp(scale * A[k, i] + bias[k] - m)
+            lse = m + math.log(acc)
+        yk = ycol[i]
+        total += scale * A[yk, i] + bias[yk] - lse
+    return total
+
+
+@nb.njit(cache=True, nogil=True)
+def _rwm_kernel_grid(
+    A, idx, amax, jmax, denom, ycol, prior, theta, incs, log_u, scale_fixed, bias_fixed, beta, path
+):
+    """``_rwm_kernel`` with the likelihood from the activation grid (softmax forms only)."""
+    n_bias = prior.n_bias
+    learn_scale = prior.learn_scale
+    record = path.shape[0] > 0
+    table = np.empty(jmax + 1)
+    eb = np.empty(A.shape[0])
+    theta = theta.copy()
+    bias = bias_fixed.copy()
+    for k in range(n_bias):
+        bias[k] = theta[k]
+    s = math.exp(theta[n_bias]) if learn_scale else scale_fixed
+    ll = _loglik_grid(A, idx, amax, jmax, denom, s, bias, ycol, table, eb)
+    lp_theta = _theta_logprior_n(theta, n_bias, learn_scale, prior.bias_sigma, prior.scale_sigma)
+    cur = beta * ll + lp_theta
+    n_acc = 0
+    prop = np.empty_like(theta)
+    for t in range(incs.shape[0]):
+        for k in range(theta.shape[0]):
+            prop[k] = theta[k] + incs[t, k]
+        lp_prior = _theta_logprior_n(prop, n_bias, learn_scale, prior.bias_sigma, prior.scale_sigma)
+        if np.isfinite(lp_prior):
+            for k in range(n_bias):
+                bias[k] = prop[k]
+            s = math.exp(prop[n_bias]) if learn_scale else scale_fixed
+            ll_prop = _loglik_grid(A, idx, amax, jmax, denom, s, bias, ycol, table, eb)
+            new = beta * ll_prop + lp_prior
+            if log_u[t] < new - cur:
+                theta[:] = prop
+                cur = new
+                ll = ll_prop
+                n_acc += 1
+        if record:
+            path[t, :] = theta
+    return theta, n_acc, ll
+
+
 def continuous_rwm(
     problem: FlipProblem,
     state: FlipState,
@@ -388,6 +525,37 @@ def continuous_rwm(
     incs = np.array([chol @ normals[t] for t in range(normals.shape[0])], dtype=np.float64)
     incs = incs.reshape(normals.shape[0], theta.shape[0])
     out_path = path if path is not None else np.empty((0, theta.shape[0]))
+    denom = 0.0 if problem.reference or not _USE_GRID else activation_grid(problem)
+    if denom:
+        A = state.A
+        idx = np.empty((A.shape[1], A.shape[0]), dtype=np.int32)
+        amax = np.empty(A.shape[1])
+        jmax = _grid_index(A, denom, idx, amax)
+        if jmax >= 0:
+            theta, n_acc, ll = _rwm_kernel_grid(
+                A,
+                idx,
+                amax,
+                jmax,
+                denom,
+                problem.ycol,
+                prior._replace(
+                    bias_sigma=float(prior.bias_sigma), scale_sigma=float(prior.scale_sigma)
+                ),
+                theta,
+                incs,
+                np.asarray(log_uniforms, dtype=np.float64),
+                float(state.scale),
+                np.ascontiguousarray(state.bias, dtype=np.float64),
+                float(beta),
+                out_path,
+            )
+            if n_acc:
+                s, b = split_theta(prior, theta, state.scale, state.bias)
+                state = set_continuous(problem, state, s, b)
+            else:
+                state = state._replace(loglik=float(ll))
+            return state, theta, n_acc
     theta, n_acc, ll = _rwm_kernel(
         state.A,
         problem.ycol,
