@@ -90,7 +90,8 @@ def model_problem(
 def default_continuous_steps(problem: fk.FlipProblem) -> int:
     """Random-walk proposals on (bias, log scale) per step for ``continuous_steps="auto"``.
 
-    Each proposal costs one likelihood at the cached activations, O(n C) exponentials, or
+    Each proposal costs one likelihood at the cached activations, O(n C) exponentials (table
+    lookups instead when the inputs sit on a dyadic grid, e.g. integers or digits' k/16), or
     O(distinct activations) for the logistic forms on integer inputs (MNIST56: 51 groups of
     11,339 rows), while a sweep costs O(nonzeros C). ``"auto"`` keeps the proposals' cost near
     a sweep's: 10 when the likelihood groups, else one proposal per 10 nonzeros per row, between
