@@ -276,42 +276,6 @@ def _theta_logprior_n(theta, n_bias, learn_scale, bias_sigma, scale_sigma):
     return lp
 
 
-@nb.njit(cache=True, nogil=True)
-def _rwm_kernel(A, ycol, reference, prior, theta, incs, log_u, scale_fixed, bias_fixed, beta, path):
-    """Compiled random walk on theta at cached activations: one O(n C) likelihood per proposal."""
-    n_bias = prior.n_bias
-    learn_scale = prior.learn_scale
-    record = path.shape[0] > 0
-    theta = theta.copy()
-    bias = bias_fixed.copy()
-    for k in range(n_bias):
-        bias[k] = theta[k]
-    s = math.exp(theta[n_bias]) if learn_scale else scale_fixed
-    ll = _loglik_only(A, s, bias, ycol, reference)
-    lp_theta = _theta_logprior_n(theta, n_bias, learn_scale, prior.bias_sigma, prior.scale_sigma)
-    cur = beta * ll + lp_theta
-    n_acc = 0
-    prop = np.empty_like(theta)
-    for t in range(incs.shape[0]):
-        for k in range(theta.shape[0]):
-            prop[k] = theta[k] + incs[t, k]
-        lp_prior = _theta_logprior_n(prop, n_bias, learn_scale, prior.bias_sigma, prior.scale_sigma)
-        if np.isfinite(lp_prior):
-            for k in range(n_bias):
-                bias[k] = prop[k]
-            s = math.exp(prop[n_bias]) if learn_scale else scale_fixed
-            ll_prop = _loglik_only(A, s, bias, ycol, reference)
-            new = beta * ll_prop + lp_prior
-            if log_u[t] < new - cur:
-                theta[:] = prop
-                cur = new
-                ll = ll_prop
-                n_acc += 1
-        if record:
-            path[t, :] = theta
-    return theta, n_acc, ll
-
-
 def grouped_loglik(groups, scale: float, bias) -> float:
     """Log-likelihood from :func:`grouped_rows` output at ``(scale, bias)``."""
     values, n_pos, n_all = groups
@@ -416,21 +380,34 @@ def _loglik_grid(A, idx, amax, jmax, denom, scale, bias, ycol, table, eb):
 
 
 @nb.njit(cache=True, nogil=True)
-def _rwm_kernel_grid(
-    A, idx, amax, jmax, denom, ycol, prior, theta, incs, log_u, scale_fixed, bias_fixed, beta, path
+def _walk_loglik(A, ycol, reference, idx, amax, jmax, denom, table, eb, scale, bias):
+    """The random walk's likelihood: from the activation grid when ``jmax >= 0``, else direct."""
+    if jmax >= 0:
+        return _loglik_grid(A, idx, amax, jmax, denom, scale, bias, ycol, table, eb)
+    return _loglik_only(A, scale, bias, ycol, reference)
+
+
+@nb.njit(cache=True, nogil=True)
+def _rwm_kernel(
+    A, ycol, reference, idx, amax, jmax, denom, prior, theta, incs, log_u, scale_fixed,
+    bias_fixed, beta, path,
 ):
-    """``_rwm_kernel`` with the likelihood from the activation grid (softmax forms only)."""
+    """Compiled random walk on theta at cached activations: one O(n C) likelihood per proposal.
+
+    ``idx``, ``amax``, ``jmax``, ``denom`` come from :func:`_grid_index` (``jmax = -1``: no grid,
+    the likelihood computed directly).
+    """
     n_bias = prior.n_bias
     learn_scale = prior.learn_scale
     record = path.shape[0] > 0
-    table = np.empty(jmax + 1)
+    table = np.empty(max(jmax + 1, 0))
     eb = np.empty(A.shape[0])
     theta = theta.copy()
     bias = bias_fixed.copy()
     for k in range(n_bias):
         bias[k] = theta[k]
     s = math.exp(theta[n_bias]) if learn_scale else scale_fixed
-    ll = _loglik_grid(A, idx, amax, jmax, denom, s, bias, ycol, table, eb)
+    ll = _walk_loglik(A, ycol, reference, idx, amax, jmax, denom, table, eb, s, bias)
     lp_theta = _theta_logprior_n(theta, n_bias, learn_scale, prior.bias_sigma, prior.scale_sigma)
     cur = beta * ll + lp_theta
     n_acc = 0
@@ -443,7 +420,7 @@ def _rwm_kernel_grid(
             for k in range(n_bias):
                 bias[k] = prop[k]
             s = math.exp(prop[n_bias]) if learn_scale else scale_fixed
-            ll_prop = _loglik_grid(A, idx, amax, jmax, denom, s, bias, ycol, table, eb)
+            ll_prop = _walk_loglik(A, ycol, reference, idx, amax, jmax, denom, table, eb, s, bias)
             new = beta * ll_prop + lp_prior
             if log_u[t] < new - cur:
                 theta[:] = prop
@@ -497,13 +474,13 @@ def continuous_rwm(
     n_accepted : int
     """
     theta = np.array(theta, dtype=np.float64, copy=True)
+    incs = np.array([chol @ normals[t] for t in range(normals.shape[0])], dtype=np.float64)
+    incs = incs.reshape(normals.shape[0], theta.shape[0])
+    out_path = path if path is not None else np.empty((0, theta.shape[0]))
     groups = grouped_rows(problem, state.A)  # logistic forms only: at most one bias entry
     if groups is not None:
         # compiled loop over the grouped likelihood (O(G) per proposal instead of O(n C)), without the
         # Python overhead of ~20 us per proposal (which was a quarter of an MNIST56 step)
-        incs = np.array([chol @ normals[t] for t in range(normals.shape[0])], dtype=np.float64)
-        incs = incs.reshape(normals.shape[0], theta.shape[0])
-        out_path = path if path is not None else np.empty((0, theta.shape[0]))
         theta, n_acc = _grouped_rwm_kernel(
             groups,
             prior._replace(
@@ -522,44 +499,21 @@ def continuous_rwm(
             state = set_continuous(problem, state, s, b)
         return state, theta, int(n_acc)
 
-    incs = np.array([chol @ normals[t] for t in range(normals.shape[0])], dtype=np.float64)
-    incs = incs.reshape(normals.shape[0], theta.shape[0])
-    out_path = path if path is not None else np.empty((0, theta.shape[0]))
+    A = state.A
     denom = 0.0 if problem.reference or not _USE_GRID else activation_grid(problem)
+    idx, amax, jmax = np.empty((0, 0), dtype=np.int32), np.empty(0), -1
     if denom:
-        A = state.A
         idx = np.empty((A.shape[1], A.shape[0]), dtype=np.int32)
         amax = np.empty(A.shape[1])
-        jmax = _grid_index(A, denom, idx, amax)
-        if jmax >= 0:
-            theta, n_acc, ll = _rwm_kernel_grid(
-                A,
-                idx,
-                amax,
-                jmax,
-                denom,
-                problem.ycol,
-                prior._replace(
-                    bias_sigma=float(prior.bias_sigma), scale_sigma=float(prior.scale_sigma)
-                ),
-                theta,
-                incs,
-                np.asarray(log_uniforms, dtype=np.float64),
-                float(state.scale),
-                np.ascontiguousarray(state.bias, dtype=np.float64),
-                float(beta),
-                out_path,
-            )
-            if n_acc:
-                s, b = split_theta(prior, theta, state.scale, state.bias)
-                state = set_continuous(problem, state, s, b)
-            else:
-                state = state._replace(loglik=float(ll))
-            return state, theta, n_acc
+        jmax = _grid_index(A, denom, idx, amax)  # -1: off the grid, the direct likelihood
     theta, n_acc, ll = _rwm_kernel(
-        state.A,
+        A,
         problem.ycol,
         problem.reference,
+        idx,
+        amax,
+        jmax,
+        denom,
         prior._replace(bias_sigma=float(prior.bias_sigma), scale_sigma=float(prior.scale_sigma)),
         theta,
         incs,
