@@ -255,10 +255,14 @@ def build_steps(model: pm.Model, sampler: SamplerName = "auto", step_kwargs: dic
     steps : list of step methods (empty list: let PyMC assign).
     """
     preset = resolve_sampler(model, sampler)
+    return preset, _preset_steps(model, preset, step_kwargs)
+
+
+def _preset_steps(model: pm.Model, preset: str, step_kwargs: dict | None) -> list:
+    """The step methods of an already resolved ``preset``."""
     bern, cont = _split_vars(model)
     with model:
-        steps = PRESETS[preset].build(model, bern, cont, dict(step_kwargs or {}))
-    return preset, steps
+        return PRESETS[preset].build(model, bern, cont, dict(step_kwargs or {}))
 
 
 def _describe_steps(steps, model: pm.Model) -> list[dict]:
@@ -647,7 +651,7 @@ def sample(
     cores = check_positive_int(cores, "cores")
     preset = resolve_sampler(model, sampler)
     with _bookkeeping_mode(PRESETS[preset].compiled_only):
-        preset, steps = build_steps(model, preset, step_kwargs)
+        steps = _preset_steps(model, preset, step_kwargs)
     kwargs.setdefault("compute_convergence_checks", False)
     light = PRESETS[preset].compiled_only and _covers_all(steps, model)
     with _bookkeeping_mode(light):

@@ -230,32 +230,18 @@ class BinaryStep(ArrayStepShared):
 
         Called by :func:`bayesbin.sample` before PyMC forks its chain workers, so they inherit
         the loaded kernels instead of each loading them again from numba's cache (about half a
-        CPU second per worker on scikit-learn's digits). Runs one sweep and one random-walk
-        proposal on a throwaway state with its own generator: the chains' random streams and
-        this step's state are untouched.
+        CPU second per worker on scikit-learn's digits). Runs the step's sweeps and random-walk
+        proposals once, through the same methods a step uses, on a throwaway state with its own
+        generator: the chains' random streams and this step's state are untouched.
         """
         problem = self._problem
         rng = np.random.default_rng(0)
         state = fk.init(
             problem, np.zeros(problem.n_bits, dtype=np.int64), 1.0, np.zeros(problem.n_cols)
         )
-        state, _, _ = fk.gibbs_sweeps(
-            problem,
-            state,
-            self._pairs,
-            rng,
-            beta=1.0,
-            mode=self.mode,
-            scan=self.scan,
-            n_sweeps=1,
-            refresh_every=self.refresh_every,
-            since_refresh=0,
-        )
+        state, _, _ = self._sweeps(state, 1.0, 0, rng=rng)
         if self._prior.dim:
-            fk.rw_step(
-                problem, self._prior, state, fk.rw_tuner(self._prior.dim), rng,
-                n_steps=1, beta=1.0, tune=True,
-            )
+            self._rw(state, fk.rw_tuner(self._prior.dim), 1.0, rng=rng)
 
     def reset_tuning(self) -> None:
         """Forget the cache and the continuous-proposal adaptation (PyMC calls this per chain)."""
@@ -337,13 +323,16 @@ class BinaryStep(ArrayStepShared):
             return fk.set_continuous(self._problem, state, scale, bias), False, True
         return state, False, False
 
-    def _sweeps(self, state, beta: float, since_refresh: int):
-        """Run the step's sweeps (with group moves) at ``beta``: ``(state, since_refresh, info)``."""
+    def _sweeps(self, state, beta: float, since_refresh: int, rng=None):
+        """Run the step's sweeps (with group moves) at ``beta``: ``(state, since_refresh, info)``.
+
+        ``rng`` defaults to the chain's generator (:meth:`warm_up` passes a throwaway one).
+        """
         return fk.gibbs_sweeps(
             self._problem,
             state,
             self._pairs,
-            self.rng,
+            self.rng if rng is None else rng,
             beta=beta,
             mode=self.mode,
             scan=self.scan,
@@ -352,14 +341,14 @@ class BinaryStep(ArrayStepShared):
             since_refresh=since_refresh,
         )
 
-    def _rw(self, state, tuner, beta: float):
+    def _rw(self, state, tuner, beta: float, rng=None):
         """Run the step's random walk on theta: ``(state, theta, tuner, acceptance rate)``."""
         return fk.rw_step(
             self._problem,
             self._prior,
             state,
             tuner,
-            self.rng,
+            self.rng if rng is None else rng,
             n_steps=self.continuous_steps,
             beta=beta,
             tune=self.tune,
