@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from bayesbin.samplers.kernels.flips import _row_lse
 from bayesbin.samplers.kernels.problem import (
     FlipProblem,
     FlipState,
@@ -365,15 +366,7 @@ def _loglik_grid(A, idx, amax, jmax, denom, scale, bias, ycol, table, eb):
         if acc > 1e-300:
             lse = scale * amax[i] + bmax + math.log(acc)
         else:  # every term underflowed (extreme bias gaps): this row the direct way
-            m = -math.inf
-            for k in range(c):
-                v = scale * A[k, i] + bias[k]
-                if v > m:
-                    m = v
-            acc = 0.0
-            for k in range(c):
-                acc += math.exp(scale * A[k, i] + bias[k] - m)
-            lse = m + math.log(acc)
+            lse = _row_lse(A, i, scale, bias, False, -1, 0.0)
         yk = ycol[i]
         total += scale * A[yk, i] + bias[yk] - lse
     return total
