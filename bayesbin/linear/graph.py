@@ -111,6 +111,8 @@ def initial_point(model) -> dict:
     dict
         A fresh copy ``{value variable name: ndarray}``, safe to modify.
     """
+    if any(isinstance(v, str) and v == "prior" for v in model.rvs_to_initial_values.values()):
+        return model.initial_point()  # a random draw each time: nothing to cache
     key = _initial_point_key(model)
     cached = getattr(model, _IP_ATTR, None)
     if cached is None or cached[0] != key:
