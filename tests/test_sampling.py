@@ -354,3 +354,5 @@ def test_initial_point_is_compiled_once_and_follows_the_model():
         np.testing.assert_array_equal(again[name], value)
     model.set_initval(model["b"], np.full(2, 0.25))  # initvals changed: computed again
     np.testing.assert_array_equal(initial_point(model)["b"], np.full(2, 0.25))
+    model.set_initval(model["b"], "prior")  # a random draw per call, as PyMC gives it
+    assert not np.array_equal(initial_point(model)["b"], initial_point(model)["b"])
