@@ -174,6 +174,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     _kind = "bnn"
     _schedules = ("constant", "cosine", "exponential")
 
+    def __setstate__(self, state):
+        state.setdefault("warm_start", False)  # pickled before the parameter existed
+        super().__setstate__(state)
+
     # -- hooks of the subclasses ---------------------------------------------------------------
     def _check_own_params(self) -> None:  # pragma: no cover - overridden
         pass
@@ -295,6 +299,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         arch = parse_architecture(self.architecture)
         backend = load_backend()
         start = time.monotonic()
+        warm = self._warm_state()
         xs = self._prepare_x(x, arch, reset=True)
         codes = self._encode_y(y, xs.shape[0])
         plan = arch.resolve(self.input_shape_, output_sign=self.output == "sign")
@@ -318,14 +323,47 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         x_val, y_val = (xs[val_idx], codes[val_idx]) if n_val else (None, None)
         bn_idx = np.sort(rng.permutation(len(tr_idx))[: hp["bn_rows"]])
         shapes = {lay.name: lay.weight_shape for lay in plan.layers}
+        if warm is not None:
+            try:
+                self._check_warm(warm, shapes)
+            except ValueError:  # leave the fitted estimator as it was
+                for key, value in warm["attrs"].items():
+                    setattr(self, key, value)
+                raise
         steps = hp["epochs"] * math.ceil(len(tr_idx) / hp["batch_size"])
         trainer = self._make_trainer(backend, shapes, steps, seed)
-        state = self._train(trainer, hp, x_tr, y_tr, x_val, y_val, seed)
-        params = trainer.to_numpy(state)[0]
+        state = self._train(trainer, hp, x_tr, y_tr, x_val, y_val, seed, warm)
+        params, stats = trainer.to_numpy(state)[:2]
+        self.train_state_ = {"params": params, "stats": stats}
         self.random_seed_ = seed
         self._finalise(params, np.ascontiguousarray(x_tr[bn_idx]), seed)
         self.fit_time_ = time.monotonic() - start
         return self
+
+    def _warm_state(self) -> dict | None:
+        """The fitted state a ``warm_start`` fit continues from (None for a fresh start)."""
+        if not _bool_param(self.warm_start, "warm_start") or not hasattr(self, "train_state_"):
+            return None
+        keep = ("input_shape_", "n_features_in_", "feature_names_in_", "classes_", "plan_",
+                "template_")
+        return {"state": self.train_state_, "classes": self.classes_,
+                "attrs": {k: getattr(self, k) for k in keep if hasattr(self, k)}}
+
+    def _check_warm(self, warm: dict, shapes: dict) -> None:
+        old = {k: tuple(v["w"].shape) for k, v in warm["state"]["params"].items()}
+        if old != {k: tuple(v) for k, v in shapes.items()}:
+            raise ValueError(
+                f"warm_start=True continues from the fitted network, but this fit's architecture "
+                f"and input shape {self.input_shape_} give weight shapes {shapes}, not the fitted "
+                f"{old}; set warm_start=False to train a new network"
+            )
+        if (len(warm["classes"]) != len(self.classes_)
+                or np.any(np.asarray(warm["classes"]) != np.asarray(self.classes_))):
+            raise ValueError(
+                f"warm_start=True continues from a network fitted on classes "
+                f"{np.asarray(warm['classes']).tolist()[:10]}, but y has classes "
+                f"{self.classes_.tolist()[:10]}; pass classes=[...] or set warm_start=False"
+            )
 
     def _resolve_seed(self) -> int:
         rs = self.random_state
@@ -344,8 +382,12 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             return int(rs.randint(2**31 - 1))
         raise TypeError(f"random_state must be None, an int or a numpy Generator; got {type(rs)}")
 
-    def _fingerprint(self, x_tr, y_tr, seed) -> str:
+    def _fingerprint(self, x_tr, y_tr, seed, warm=None) -> str:
         h = hashlib.blake2b(digest_size=16)
+        if warm is not None:  # a warm start's checkpoint belongs to its starting weights
+            for name in sorted(warm["state"]["params"]):
+                for key in sorted(warm["state"]["params"][name]):
+                    h.update(np.ascontiguousarray(warm["state"]["params"][name][key]).data)
         params = {k: v for k, v in self.get_params().items()
                   if k not in ("progressbar", "checkpoint")}
         if not (params["random_state"] is None or isinstance(params["random_state"], int)):
@@ -356,13 +398,16 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         h.update(np.ascontiguousarray(y_tr).data)
         return h.hexdigest()
 
-    def _train(self, trainer, hp, x_tr, y_tr, x_val, y_val, seed):
+    def _train(self, trainer, hp, x_tr, y_tr, x_val, y_val, seed, warm=None):
         bs, epochs = hp["batch_size"], hp["epochs"]
         n = x_tr.shape[0]
         n_batches = math.ceil(n / bs)
         early = self.early_stopping
-        fp = self._fingerprint(x_tr, y_tr, seed) if self.checkpoint is not None else None
-        state = trainer.init(np.random.default_rng([seed, 1]), hp["init_scale"])
+        fp = self._fingerprint(x_tr, y_tr, seed, warm) if self.checkpoint is not None else None
+        if warm is None:
+            state = trainer.init(np.random.default_rng([seed, 1]), hp["init_scale"])
+        else:  # the fitted weights and statistics, a fresh optimizer and schedule
+            state = trainer.start_from(warm["state"]["params"], warm["state"]["stats"])
         hist = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "wall_time",
                                 "cpu_time")}
         book = {"epoch": 0, "best": None, "best_epoch": 0, "best_score": -np.inf, "wait": 0,

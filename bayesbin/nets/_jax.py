@@ -496,6 +496,24 @@ class Trainer:
         stats = jax.tree.map(jnp.asarray, stats)
         return params, stats, self.opt.init(params)
 
+    def start_from(self, params: dict, stats: dict):
+        """A state that continues from trained parameters (warm start): fresh optimizer.
+
+        Parameters
+        ----------
+        params, stats : dict
+            As in the state of :meth:`init` (numpy or JAX arrays), e.g. a fitted estimator's
+            ``train_state_``.
+
+        Returns
+        -------
+        tuple
+            ``(params, stats, opt_state)`` of JAX arrays (copies).
+        """
+        params = jax.tree.map(lambda a: jnp.array(a, jnp.float32), params)
+        stats = jax.tree.map(lambda a: jnp.array(a, jnp.float32), stats)
+        return params, stats, self.opt.init(params)
+
     def step(self, state, xb, yb, mask, step_idx: int):
         """One optimisation step on a fixed-shape batch.
 

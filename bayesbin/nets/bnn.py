@@ -86,6 +86,13 @@ class BNN(BinaryNetClassifier):
     checkpoint : str or path, optional
         Written atomically after every epoch; a later ``fit`` with the same data and options
         resumes from it (or returns at once when it is finished).
+    warm_start : bool
+        When True and the estimator is already fitted, ``fit`` continues from the fitted
+        weights, batch-norm parameters and statistics (``train_state_``) instead of a fresh
+        initialisation, for ``epochs`` more epochs with a fresh optimizer and learning-rate
+        schedule (scikit-learn's ``warm_start``). The architecture, input shape and classes
+        must be the same (a ValueError says otherwise); keep ``random_state`` to keep the same
+        validation split. ``history_`` then holds this call's epochs.
 
     Attributes
     ----------
@@ -109,6 +116,10 @@ class BNN(BinaryNetClassifier):
     random_seed_ : int
     fit_time_ : float
         Seconds of the ``fit`` call.
+    train_state_ : dict
+        ``{"params": ..., "stats": ...}``: the trained latent weights, batch-norm ``gamma`` and
+        ``beta`` and moving statistics per layer, as numpy arrays (what ``warm_start``
+        continues from).
     """
 
     _kind = "bnn"
@@ -136,6 +147,7 @@ class BNN(BinaryNetClassifier):
         random_state=None,
         progressbar=True,
         checkpoint=None,
+        warm_start=False,
     ):
         self.architecture = architecture
         self.epochs = epochs
@@ -157,6 +169,7 @@ class BNN(BinaryNetClassifier):
         self.random_state = random_state
         self.progressbar = progressbar
         self.checkpoint = checkpoint
+        self.warm_start = warm_start
 
     def _check_own_params(self) -> None:
         get_quantizer(self.kernel_quantizer, "kernel_quantizer")

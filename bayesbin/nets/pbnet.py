@@ -104,7 +104,7 @@ class PBNet(BinaryNetClassifier):
     n_networks : int
         Default size of the sampled ensemble (16).
     validation_fraction, early_stopping, patience, bn_rows, input_shape, classes,
-    random_state, progressbar, checkpoint : see :class:`~bayesbin.nets.BNN`
+    random_state, progressbar, checkpoint, warm_start : see :class:`~bayesbin.nets.BNN`
         The validation accuracy monitored in training is the Gaussian mean's.
 
     Attributes
@@ -119,7 +119,7 @@ class PBNet(BinaryNetClassifier):
     bn_data_ : ndarray of shape (bn_rows, *input_shape_), float32
         Training rows kept for re-estimating batch norms of sampled networks.
     classes_, input_shape_, n_features_in_, plan_, template_, history_, n_epochs_,
-    best_epoch_, stopped_early_, interrupted_, random_seed_, fit_time_ : see
+    best_epoch_, stopped_early_, interrupted_, random_seed_, fit_time_, train_state_ : see
     :class:`~bayesbin.nets.BNN`
     """
 
@@ -151,6 +151,7 @@ class PBNet(BinaryNetClassifier):
         random_state=None,
         progressbar=True,
         checkpoint=None,
+        warm_start=False,
     ):
         self.architecture = architecture
         self.epochs = epochs
@@ -175,6 +176,7 @@ class PBNet(BinaryNetClassifier):
         self.random_state = random_state
         self.progressbar = progressbar
         self.checkpoint = checkpoint
+        self.warm_start = warm_start
 
     # -- training hooks -------------------------------------------------------------------------
     def _check_own_params(self) -> None:

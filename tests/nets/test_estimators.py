@@ -280,3 +280,56 @@ def test_binarized_output_trap(blocks, kw):
     clf = nets.BNN(kw["arch"], output="sign", allow_binary_output=True, **kw["bnn"]).fit(x, y)
     assert clf.binary_network()["layers"][-1]["kind"] == "sign"
     assert set(np.unique(clf.decision_function(xt))) <= {-1.0, 1.0}
+
+
+@pytest.mark.parametrize("kind", ["bnn", "pbnet"])
+def test_warm_start_continues_from_the_fitted_state(blocks, kw, kind):
+    x, y, xt, yt = blocks
+    cls = nets.BNN if kind == "bnn" else nets.PBNet
+    opts = {**kw[kind], "epochs": 1}
+    first = cls(kw["arch"], **opts, warm_start=True).fit(x, y)
+    start = pickle.loads(pickle.dumps(first.train_state_))
+    # a step size of 1e-12 leaves the weights where the first fit ended: the warm fit starts
+    # there, not from a fresh initialisation
+    still = pickle.loads(pickle.dumps(first)).set_params(lr=1e-12, lr_schedule="constant")
+    still.fit(x, y)
+    for name, p in start["params"].items():
+        np.testing.assert_allclose(still.train_state_["params"][name]["w"], p["w"], atol=1e-8)
+    # a real second round goes on learning: its epoch has a lower loss than a fresh first one
+    first.fit(x, y)
+    fresh = cls(kw["arch"], **opts).fit(x, y)
+    assert first.history_["loss"][0] < fresh.history_["loss"][0]
+    assert len(first.history_["loss"]) == 1  # history_ is this call's
+    if kind == "bnn":  # (the toy PBNet needs about 8 epochs)
+        assert first.score(xt, yt) > 0.8
+    # deterministic: the same two calls give the same weights bit for bit
+    again = cls(kw["arch"], **opts, warm_start=True).fit(x, y).fit(x, y)
+    for name, p in first.train_state_["params"].items():
+        np.testing.assert_array_equal(again.train_state_["params"][name]["w"], p["w"])
+    # warm_start=False (the default) starts afresh: the same weights as a new estimator
+    refit = pickle.loads(pickle.dumps(first)).set_params(warm_start=False).fit(x, y)
+    for name, p in fresh.train_state_["params"].items():
+        np.testing.assert_array_equal(refit.train_state_["params"][name]["w"], p["w"])
+
+
+def test_warm_start_refuses_another_network_and_keeps_the_fitted_one(bnn, blocks, kw):
+    x, y, xt, _ = blocks
+    clf = pickle.loads(pickle.dumps(bnn)).set_params(warm_start=True)
+    before = clf.predict_proba(xt)
+    with pytest.raises(ValueError, match="warm_start=True continues from the fitted network"):
+        clf.set_params(architecture="6C3-MP2-16FC-SM3").fit(x, y)
+    with pytest.raises(ValueError, match="weight shapes"):
+        clf.set_params(architecture=kw["arch"]).fit(x[:, :6, :6], y)
+    labels = np.array(["a", "b", "c"])
+    with pytest.raises(ValueError, match="fitted on classes"):
+        clf.fit(x, labels[y])
+    assert clf.input_shape_ == (8, 8, 1) and list(clf.classes_) == [0, 1, 2]
+    np.testing.assert_array_equal(clf.predict_proba(xt), before)  # still the fitted network
+    with pytest.raises(TypeError, match="warm_start must be True or False"):
+        clf.set_params(warm_start="yes").fit(x, y)
+    # an estimator pickled before warm_start existed loads with warm_start=False
+    state = bnn.__getstate__()
+    state.pop("warm_start")
+    old = nets.BNN.__new__(nets.BNN)
+    old.__setstate__(state)
+    assert old.get_params()["warm_start"] is False
