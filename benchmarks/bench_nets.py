@@ -114,20 +114,48 @@ def run_bnn(args, x, y, xt, yt, out: Path, sign: bool) -> dict:
     return rec
 
 
+def _stage_one(path: Path):
+    """A fitted PBNet to continue from; estimators pickled before ``train_state_`` existed get
+    it from the checkpoint written beside them (``<name>.ckpt``: the same final state)."""
+    with open(path, "rb") as fh:
+        est = pickle.load(fh)
+    if not hasattr(est, "train_state_"):
+        with open(path.with_suffix(".ckpt"), "rb") as fh:
+            ck = pickle.load(fh)
+        if ck["book"]["epoch"] != est.n_epochs_:
+            raise ValueError(f"{path.with_suffix('.ckpt')} is not the final state of {path}")
+        est.train_state_ = {"params": ck["state"][0], "stats": ck["state"][1]}
+    return est
+
+
 def run_pbnet(args, x, y, xt, yt, out: Path) -> dict:
     from bayesbin import nets
 
+    name = args.pbnet_name
+    first = _stage_one(Path(args.pbnet_warm_from)) if args.pbnet_warm_from else None
+
     def make(ckpt):
-        return nets.PBNet(
-            CNN, epochs=args.pbnet_epochs, batch_size=100, lr=args.pbnet_lr,
+        opts = dict(
+            epochs=args.pbnet_epochs, batch_size=100, lr=args.pbnet_lr,
             lr_schedule="cosine", final_lr_ratio=args.final_lr_ratio,
             validation_fraction=args.validation_fraction, early_stopping=False,
             activations=args.pbnet_activations, temperature=args.pbnet_temperature,
+            weight_temperature=args.pbnet_weight_temperature,
             random_state=args.seed, progressbar=args.progressbar, checkpoint=ckpt,
         )
+        if first is None:
+            return nets.PBNet(CNN, **opts)
+        return first.set_params(**opts, warm_start=True)  # a second stage from the first
 
-    est = _fit(make, "pbnet", out, x, y)
-    rec = {"row": "pbnet", "model": f"PBNet {CNN}", **_train_record(est), "test": {}}
+    est = _fit(make, name, out, x, y)
+    rec = {"row": name, "model": f"PBNet {CNN}", **_train_record(est), "test": {}}
+    if first is not None:
+        h = first.history_
+        rec["stage_one"] = {"path": str(args.pbnet_warm_from), "epochs": first.n_epochs_,
+                            "train_cpu_s": float(np.sum(h["cpu_time"])),
+                            "train_wall_s": float(np.sum(h["wall_time"]))}
+        rec["model"] += (f" + {est.n_epochs_} epochs at weight_temperature="
+                         f"{args.pbnet_weight_temperature}")
     t0 = time.process_time()
     for method, n in (("clt", None), ("map", None), ("ensemble", 16)):
         proba = est.predict_proba(xt, method=method, n_networks=n)
@@ -245,6 +273,10 @@ def main(argv=None) -> None:
     p.add_argument("--pbnet-lr", type=float, default=3e-3)
     p.add_argument("--pbnet-activations", default="sample")
     p.add_argument("--pbnet-temperature", type=float, default=1.0)
+    p.add_argument("--pbnet-weight-temperature", type=float, default=1.0)
+    p.add_argument("--pbnet-warm-from", default=None,
+                   help="a fitted PBNet pickle to continue from (warm_start=True)")
+    p.add_argument("--pbnet-name", default="pbnet", help="file and row name of the PBNet fit")
     p.add_argument("--final-lr-ratio", type=float, default=0.01)
     p.add_argument("--validation-fraction", type=float, default=1 / 12)
     p.add_argument("--timing-steps", type=int, default=100)

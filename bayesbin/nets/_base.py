@@ -175,7 +175,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     _schedules = ("constant", "cosine", "exponential")
 
     def __setstate__(self, state):
-        state.setdefault("warm_start", False)  # pickled before the parameter existed
+        state.setdefault("warm_start", False)  # pickled before these parameters existed
+        if self._kind == "pbnet":
+            state.setdefault("weight_temperature", 1.0)
         super().__setstate__(state)
 
     # -- hooks of the subclasses ---------------------------------------------------------------

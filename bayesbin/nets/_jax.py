@@ -234,8 +234,8 @@ def binary_forward(template, params, stats, x, *, kq, aq, mask=None, train=False
 
 
 def clt_forward(template, params, stats, x, *, pool, noise=None, mask=None, train=False,
-                act_noise=None, temperature=1.0):
-    """PBNet Gaussian forward pass; ``theta = tanh(latent)``.
+                act_noise=None, temperature=1.0, weight_temperature=1.0):
+    """PBNet Gaussian forward pass; ``theta = tanh(latent / weight_temperature)``.
 
     Parameters
     ----------
@@ -255,6 +255,8 @@ def clt_forward(template, params, stats, x, *, pool, noise=None, mask=None, trai
         Without it, the activation's mean and variance are propagated (PBNet).
     temperature : float
         Of the relaxation.
+    weight_temperature : float
+        ``theta = tanh(latent / weight_temperature)``.
 
     Returns
     -------
@@ -267,7 +269,7 @@ def clt_forward(template, params, stats, x, *, pool, noise=None, mask=None, trai
     for spec in template["layers"]:
         kind = spec["kind"]
         if kind in ("conv2d", "dense"):
-            theta = jnp.tanh(params[spec["name"]]["w"])
+            theta = jnp.tanh(params[spec["name"]]["w"] / weight_temperature)
             if kind == "conv2d":
                 mu, var = gaussian_conv2d(mu, var, theta)
             else:
@@ -367,7 +369,7 @@ _MAX_COMPILED = 8
 
 
 def _build(kind, template, lr, lr_schedule, total_steps, final_lr_ratio, kernel_quantizer,
-           activation_quantizer, pool, momentum, temperature):
+           activation_quantizer, pool, momentum, temperature, weight_temperature=1.0):
     """Build the optimizer and the jitted step and evaluation functions of one configuration."""
     opt = optax.adam(_schedule(lr, lr_schedule, total_steps, final_lr_ratio))
     kq = make_quantizer(kernel_quantizer) if kernel_quantizer is not None else None
@@ -378,7 +380,7 @@ def _build(kind, template, lr, lr_schedule, total_steps, final_lr_ratio, kernel_
             pool_noise, act_noise = noise if noise is not None else (None, None)
             return clt_forward(template, params, stats, x, pool=pool, noise=pool_noise,
                                mask=mask, train=train, act_noise=act_noise,
-                               temperature=temperature)
+                               temperature=temperature, weight_temperature=weight_temperature)
         return binary_forward(template, params, stats, x, kq=kq, aq=aq, mask=mask,
                               train=train, float_net=kind == "float")
 
@@ -438,6 +440,8 @@ class Trainer:
         PBNet only: propagate the hidden activations' mean and variance, or sample them
         (PBNet-S, binary Concrete relaxation at ``temperature``).
     temperature : float
+    weight_temperature : float
+        PBNet only: ``theta = tanh(latent / weight_temperature)``.
     seed : int
         Seed of the sampled-index pool noise (numpy, one stream per step).
     momentum : float
@@ -448,8 +452,8 @@ class Trainer:
 
     def __init__(self, kind, template, weight_shapes, *, lr, lr_schedule, total_steps,
                  final_lr_ratio=0.01, kernel_quantizer=None, activation_quantizer=None,
-                 pool="moments", activations="mean", temperature=1.0, seed=0, momentum=0.9,
-                 eval_batch=500):
+                 pool="moments", activations="mean", temperature=1.0, weight_temperature=1.0,
+                 seed=0, momentum=0.9, eval_batch=500):
         self.kind = kind
         self.template = template
         self.weight_shapes = dict(weight_shapes)
@@ -461,13 +465,14 @@ class Trainer:
         steps = 0 if lr_schedule == "constant" else int(total_steps)
         key = (kind, json.dumps(compute, sort_keys=True), float(lr), lr_schedule, steps,
                float(final_lr_ratio), kernel_quantizer, activation_quantizer, pool,
-               float(momentum), float(temperature))
+               float(momentum), float(temperature), float(weight_temperature))
         if key not in _COMPILED:
             if len(_COMPILED) >= _MAX_COMPILED:
                 _COMPILED.pop(next(iter(_COMPILED)))
             _COMPILED[key] = _build(kind, template, lr, lr_schedule, total_steps,
                                     final_lr_ratio, kernel_quantizer, activation_quantizer,
-                                    pool, momentum, float(temperature))
+                                    pool, momentum, float(temperature),
+                                    float(weight_temperature))
         self.opt, self._step, self._logits = _COMPILED[key]
 
     def init(self, rng: np.random.Generator, init_scale: float):

@@ -90,6 +90,13 @@ class PBNet(BinaryNetClassifier):
         activation's mean ``2q - 1`` and variance ``4q(1 - q)`` are propagated).
     temperature : float
         Of the Concrete relaxation (default 1.0).
+    weight_temperature : float
+        ``theta = tanh(latent / weight_temperature)`` (default 1.0). For a fresh fit it only
+        rescales the latent weights (the same as dividing ``init_scale`` and ``lr`` by it,
+        Adam being scale-free). With ``warm_start=True`` it sharpens a fitted network: 0.5
+        continues from ``theta = tanh(2 latent)``, every weight's probability pushed towards 0
+        or 1 with its sign kept, so that training goes on close to the binary networks that
+        will be sampled from it (see BENCHMARKS.md for what this did on MNIST).
     init_scale : float
         Latent weights start uniform in ``[-init_scale, init_scale]``, so theta = tanh(latent)
         in about ``[-0.76, 0.76]`` for the default 1.0. Unlike the straight-through BNN, PBNet
@@ -139,6 +146,7 @@ class PBNet(BinaryNetClassifier):
         pool="sample",
         activations="sample",
         temperature=1.0,
+        weight_temperature=1.0,
         init_scale=1.0,
         method="ensemble",
         n_networks=16,
@@ -164,6 +172,7 @@ class PBNet(BinaryNetClassifier):
         self.pool = pool
         self.activations = activations
         self.temperature = temperature
+        self.weight_temperature = weight_temperature
         self.init_scale = init_scale
         self.method = method
         self.n_networks = n_networks
@@ -183,6 +192,7 @@ class PBNet(BinaryNetClassifier):
         check_choice(self.pool, "pool", ("moments", "sample"))
         check_choice(self.activations, "activations", ("sample", "mean"))
         _float_param(self.temperature, "temperature", low=0.0)
+        _float_param(self.weight_temperature, "weight_temperature", low=0.0)
         check_choice(self.method, "method", _METHODS)
         check_positive_int(self.n_networks, "n_networks")
 
@@ -198,12 +208,14 @@ class PBNet(BinaryNetClassifier):
             pool=self.pool,
             activations=self.activations,
             temperature=float(self.temperature),
+            weight_temperature=float(self.weight_temperature),
             seed=seed,
         )
 
     def _finalise(self, params: dict, x_bn: np.ndarray, seed: int) -> None:
         names = [lay.name for lay in self.plan_.layers]
-        self.theta_ = {n: np.tanh(np.asarray(params[n]["w"], np.float32)) for n in names}
+        tau = np.float32(self.weight_temperature)
+        self.theta_ = {n: np.tanh(np.asarray(params[n]["w"], np.float32) / tau) for n in names}
         bn = {
             n: {
                 "gamma": np.asarray(params[n]["gamma"], np.float32),

@@ -333,3 +333,18 @@ def test_warm_start_refuses_another_network_and_keeps_the_fitted_one(bnn, blocks
     old = nets.BNN.__new__(nets.BNN)
     old.__setstate__(state)
     assert old.get_params()["warm_start"] is False
+
+
+def test_weight_temperature_sharpens_a_warm_started_pbnet(pbnet, blocks):
+    x, y, _, _ = blocks
+    base = pickle.loads(pickle.dumps(pbnet))
+    latent = {k: v["w"] for k, v in base.train_state_["params"].items()}
+    for name, w in latent.items():  # theta = tanh(latent / weight_temperature), here 1
+        np.testing.assert_array_equal(base.theta_[name], np.tanh(w))
+    sharp = base.set_params(warm_start=True, weight_temperature=0.5, lr=1e-12,
+                            lr_schedule="constant", epochs=1).fit(x, y)
+    for name, w in latent.items():  # the same signs, pushed towards +-1
+        np.testing.assert_allclose(sharp.theta_[name], np.tanh(2 * w), atol=1e-6)
+        assert np.all(np.abs(sharp.theta_[name]) >= np.abs(pbnet.theta_[name]) - 1e-6)
+    with pytest.raises(ValueError, match="weight_temperature must lie in"):
+        nets.PBNet("6C3-MP2-12FC-SM3", weight_temperature=0.0).fit(x, y)
