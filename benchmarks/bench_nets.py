@@ -50,16 +50,11 @@ def nll(proba: np.ndarray, y: np.ndarray) -> float:
 
 
 def ece(proba: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
-    """Expected calibration error of the top-label confidence (equal-width bins)."""
-    conf = proba.max(axis=1)
-    hit = proba.argmax(axis=1) == y
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        sel = (conf > lo) & (conf <= hi)
-        if sel.any():
-            total += sel.mean() * abs(hit[sel].mean() - conf[sel].mean())
-    return float(total)
+    """Expected calibration error of the top-label confidence (equal-width bins): the
+    library's own :func:`bayesbin.plots.reliability_bins`, so notebook and benchmark agree."""
+    from bayesbin.plots import reliability_bins
+
+    return float(reliability_bins(y, proba, n_bins=n_bins)["ece"])
 
 
 def _metrics(proba, y) -> dict:
