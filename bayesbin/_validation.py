@@ -11,6 +11,7 @@ __all__ = [
     "check_matrix",
     "check_x",
     "check_labels",
+    "label_vector",
     "check_prior_p",
     "check_choice",
     "check_positive_int",
@@ -123,6 +124,38 @@ def check_x(x, name: str = "x", *, n_features: int | None = None) -> np.ndarray:
     return check_matrix(x, name, n_features=n_features)
 
 
+def label_vector(y, name: str = "y", *, n_samples: int | None = None,
+                 rows: str = "x has") -> np.ndarray:
+    """A 1-D array of labels from a list, array, pandas Series or ``(n, 1)`` column.
+
+    Parameters
+    ----------
+    y : array-like or Series of shape (n_samples,) or (n_samples, 1)
+    name : str
+        Argument name used in error messages.
+    n_samples : int, optional
+        Expected length; a mismatch raises ``ValueError: y has 5 labels but x has 6 rows``.
+    rows : str
+        What has the rows in that message (``"x has"``, ``"there are"``).
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), the labels' own dtype
+    """
+    if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):
+        y = y.to_numpy()
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D of shape (n_samples,); got shape {arr.shape}")
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} labels but {rows} {n_samples} rows; lengths must match"
+        )
+    return arr
+
+
 def check_labels(y, n_classes: int, name: str = "y", *, n_samples: int | None = None) -> np.ndarray:
     """Validate integer class codes in ``0..n_classes-1`` and return them as int64.
 
@@ -141,13 +174,7 @@ def check_labels(y, n_classes: int, name: str = "y", *, n_samples: int | None = 
     -------
     ndarray of shape (n_samples,), int64
     """
-    if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):
-        y = y.to_numpy()
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D of shape (n_samples,); got shape {arr.shape}")
+    arr = label_vector(y, name)
     if arr.size == 0:
         raise ValueError(f"{name} is empty; at least 1 label is needed")
     if arr.dtype == bool:

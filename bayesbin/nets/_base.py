@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from bayesbin._io import atomic_write
-from bayesbin._validation import check_choice, check_positive_int
+from bayesbin._validation import check_choice, check_positive_int, label_vector
 from bayesbin.nets.architecture import infer_image_shape, parse_architecture
 from bayesbin.nets.export import network_template
 
@@ -102,15 +102,7 @@ def check_input(x, name: str = "x") -> np.ndarray:
 def _as_labels(y, n_rows: int) -> np.ndarray:
     if y is None:
         raise ValueError("y is required to fit a classifier; got None")
-    if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):
-        y = y.to_numpy()
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {arr.shape}")
-    if arr.shape[0] != n_rows:
-        raise ValueError(f"y has {arr.shape[0]} labels but x has {n_rows} rows; lengths must match")
+    arr = label_vector(y, "y", n_samples=n_rows)
     if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr))):
         raise ValueError("y holds NaN, infinite or non-integer float labels; a classifier needs "
                          "class labels")

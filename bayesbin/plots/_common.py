@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bayesbin._compat import is_result
-from bayesbin._validation import check_positive_int
+from bayesbin._validation import check_positive_int, label_vector
 from bayesbin.linear.spec import ModelSpec
 from bayesbin.posterior import (
     result_classes,
@@ -55,17 +55,7 @@ def _image_shape(image_shape, n_features: int) -> tuple[int, int]:
 
 def _label_codes(y, labels: np.ndarray, n_samples: int, name: str = "y") -> np.ndarray:
     """Map labels to column indices of ``labels`` (int64)."""
-    if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):
-        y = y.to_numpy()
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D of shape (n_samples,); got shape {arr.shape}")
-    if arr.shape[0] != n_samples:
-        raise ValueError(
-            f"{name} has {arr.shape[0]} labels but there are {n_samples} rows; lengths must match"
-        )
+    arr = label_vector(y, name, n_samples=n_samples, rows="there are")
     lookup = {v: i for i, v in enumerate(np.asarray(labels).tolist())}
     try:
         codes = np.fromiter((lookup[v] for v in arr.tolist()), dtype=np.int64, count=len(arr))
