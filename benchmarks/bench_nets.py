@@ -128,6 +128,12 @@ def run_pbnet(args, x, y, xt, yt, out: Path) -> dict:
 
     name = args.pbnet_name
     first = _stage_one(Path(args.pbnet_warm_from)) if args.pbnet_warm_from else None
+    stage_one = None
+    if first is not None:  # read before the second stage overwrites the estimator's history
+        h = first.history_
+        stage_one = {"path": str(args.pbnet_warm_from), "epochs": first.n_epochs_,
+                     "train_cpu_s": float(np.sum(h["cpu_time"])),
+                     "train_wall_s": float(np.sum(h["wall_time"]))}
 
     def make(ckpt):
         opts = dict(
@@ -144,11 +150,8 @@ def run_pbnet(args, x, y, xt, yt, out: Path) -> dict:
 
     est = _fit(make, name, out, x, y)
     rec = {"row": name, "model": f"PBNet {CNN}", **_train_record(est), "test": {}}
-    if first is not None:
-        h = first.history_
-        rec["stage_one"] = {"path": str(args.pbnet_warm_from), "epochs": first.n_epochs_,
-                            "train_cpu_s": float(np.sum(h["cpu_time"])),
-                            "train_wall_s": float(np.sum(h["wall_time"]))}
+    if stage_one is not None:
+        rec["stage_one"] = stage_one
         rec["model"] += (f" + {est.n_epochs_} epochs at weight_temperature="
                          f"{args.pbnet_weight_temperature}")
     t0 = time.process_time()
