@@ -133,7 +133,14 @@ def run_pbnet(args, x, y, xt, yt, out: Path) -> dict:
         h = first.history_
         stage_one = {"path": str(args.pbnet_warm_from), "epochs": first.n_epochs_,
                      "train_cpu_s": float(np.sum(h["cpu_time"])),
-                     "train_wall_s": float(np.sum(h["wall_time"]))}
+                     "train_wall_s": float(np.sum(h["wall_time"])),
+                     "weight_temperature": getattr(first, "weight_temperature", 1.0)}
+        src = Path(args.pbnet_warm_from)
+        earlier = src.parent / "results.json"
+        if earlier.exists():  # a chain of stages: carry the earlier ones along
+            for r in json.loads(earlier.read_text()).values():
+                if r.get("row") == src.stem and "stage_one" in r:
+                    stage_one["earlier"] = r["stage_one"]
 
     def make(ckpt):
         opts = dict(
