@@ -294,6 +294,15 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         backend = load_backend()
         start = time.monotonic()
         warm = self._warm_state()
+        try:
+            return self._fit(x, y, hp, arch, backend, start, warm)
+        except BaseException:
+            if warm is not None:  # a failed warm fit leaves the fitted network as it was
+                for key, value in warm["attrs"].items():
+                    setattr(self, key, value)
+            raise
+
+    def _fit(self, x, y, hp, arch, backend, start, warm):
         xs = self._prepare_x(x, arch, reset=True)
         codes = self._encode_y(y, xs.shape[0])
         plan = arch.resolve(self.input_shape_, output_sign=self.output == "sign")
@@ -318,12 +327,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         bn_idx = np.sort(rng.permutation(len(tr_idx))[: hp["bn_rows"]])
         shapes = {lay.name: lay.weight_shape for lay in plan.layers}
         if warm is not None:
-            try:
-                self._check_warm(warm, shapes)
-            except ValueError:  # leave the fitted estimator as it was
-                for key, value in warm["attrs"].items():
-                    setattr(self, key, value)
-                raise
+            self._check_warm(warm, shapes)
         steps = hp["epochs"] * math.ceil(len(tr_idx) / hp["batch_size"])
         trainer = self._make_trainer(backend, shapes, steps, seed)
         state = self._train(trainer, hp, x_tr, y_tr, x_val, y_val, seed, warm)

@@ -323,6 +323,8 @@ def test_warm_start_refuses_another_network_and_keeps_the_fitted_one(bnn, blocks
     labels = np.array(["a", "b", "c"])
     with pytest.raises(ValueError, match="fitted on classes"):
         clf.fit(x, labels[y])
+    with pytest.raises(ValueError, match="has 3 outputs but y has 2 classes"):
+        clf.fit(x[y < 2], y[y < 2])
     assert clf.input_shape_ == (8, 8, 1) and list(clf.classes_) == [0, 1, 2]
     np.testing.assert_array_equal(clf.predict_proba(xt), before)  # still the fitted network
     with pytest.raises(TypeError, match="warm_start must be True or False"):
