@@ -127,15 +127,14 @@ def run_pbnet(args, x, y, xt, yt, out: Path) -> dict:
     from bayesbin import nets
 
     name = args.pbnet_name
-    first = _stage_one(Path(args.pbnet_warm_from)) if args.pbnet_warm_from else None
+    src = Path(args.pbnet_warm_from) if args.pbnet_warm_from else None
+    first = _stage_one(src) if src is not None else None
     stage_one = None
     if first is not None:  # read before the second stage overwrites the estimator's history
-        h = first.history_
-        stage_one = {"path": str(args.pbnet_warm_from), "epochs": first.n_epochs_,
-                     "train_cpu_s": float(np.sum(h["cpu_time"])),
-                     "train_wall_s": float(np.sum(h["wall_time"])),
-                     "weight_temperature": getattr(first, "weight_temperature", 1.0)}
-        src = Path(args.pbnet_warm_from)
+        done = _train_record(first)
+        stage_one = {"path": str(src), "epochs": done["epochs"],
+                     "train_cpu_s": done["train_cpu_s"], "train_wall_s": done["train_wall_s"],
+                     "weight_temperature": first.weight_temperature}
         earlier = src.parent / "results.json"
         if earlier.exists():  # a chain of stages: carry the earlier ones along
             for r in json.loads(earlier.read_text()).values():

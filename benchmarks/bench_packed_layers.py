@@ -19,7 +19,6 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -33,13 +32,7 @@ from bayesbin.bits import pack_network  # noqa: E402
 
 def best_ms(fn, repeat: int = 7) -> float:
     """Best wall time of ``repeat`` calls after a warm-up, in milliseconds."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * min(times)
+    return 1e3 * bench_bits.best_of(fn, repeat)
 
 
 def main(argv=None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import numbers
 import os
@@ -167,9 +168,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     _schedules = ("constant", "cosine", "exponential")
 
     def __setstate__(self, state):
-        state.setdefault("warm_start", False)  # pickled before these parameters existed
-        if self._kind == "pbnet":
-            state.setdefault("weight_temperature", 1.0)
+        # an estimator pickled before a parameter existed gets that parameter's default
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and param.default is not inspect.Parameter.empty:
+                state.setdefault(name, param.default)
         super().__setstate__(state)
 
     # -- hooks of the subclasses ---------------------------------------------------------------
@@ -201,6 +203,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         allow = _bool_param(self.allow_binary_output, "allow_binary_output")
         early = _bool_param(self.early_stopping, "early_stopping")
         _bool_param(self.progressbar, "progressbar")
+        _bool_param(self.warm_start, "warm_start")
         if self.output == "sign" and not allow:
             raise ValueError(TRAP_MESSAGE)
         if early and p["validation_fraction"] == 0:
@@ -340,11 +343,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _warm_state(self) -> dict | None:
         """The fitted state a ``warm_start`` fit continues from (None for a fresh start)."""
-        if not _bool_param(self.warm_start, "warm_start") or not hasattr(self, "train_state_"):
+        if not self.warm_start or not hasattr(self, "train_state_"):
             return None
         keep = ("input_shape_", "n_features_in_", "feature_names_in_", "classes_", "plan_",
                 "template_")
-        return {"state": self.train_state_, "classes": self.classes_,
+        return {"state": self.train_state_,
                 "attrs": {k: getattr(self, k) for k in keep if hasattr(self, k)}}
 
     def _check_warm(self, warm: dict, shapes: dict) -> None:
@@ -355,11 +358,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 f"and input shape {self.input_shape_} give weight shapes {shapes}, not the fitted "
                 f"{old}; set warm_start=False to train a new network"
             )
-        if (len(warm["classes"]) != len(self.classes_)
-                or np.any(np.asarray(warm["classes"]) != np.asarray(self.classes_))):
+        fitted = warm["attrs"]["classes_"]
+        if not np.array_equal(fitted, self.classes_):
             raise ValueError(
                 f"warm_start=True continues from a network fitted on classes "
-                f"{np.asarray(warm['classes']).tolist()[:10]}, but y has classes "
+                f"{np.asarray(fitted).tolist()[:10]}, but y has classes "
                 f"{self.classes_.tolist()[:10]}; pass classes=[...] or set warm_start=False"
             )
 

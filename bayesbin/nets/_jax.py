@@ -369,7 +369,7 @@ _MAX_COMPILED = 8
 
 
 def _build(kind, template, lr, lr_schedule, total_steps, final_lr_ratio, kernel_quantizer,
-           activation_quantizer, pool, momentum, temperature, weight_temperature=1.0):
+           activation_quantizer, pool, momentum, temperature, weight_temperature):
     """Build the optimizer and the jitted step and evaluation functions of one configuration."""
     opt = optax.adam(_schedule(lr, lr_schedule, total_steps, final_lr_ratio))
     kq = make_quantizer(kernel_quantizer) if kernel_quantizer is not None else None
