@@ -148,6 +148,7 @@ def run_pbnet(args, x, y, xt, yt, out: Path) -> dict:
             validation_fraction=args.validation_fraction, early_stopping=False,
             activations=args.pbnet_activations, temperature=args.pbnet_temperature,
             weight_temperature=args.pbnet_weight_temperature,
+            augment_shift=args.pbnet_augment_shift,
             random_state=args.seed, progressbar=args.progressbar, checkpoint=ckpt,
         )
         if first is None:
@@ -160,6 +161,8 @@ def run_pbnet(args, x, y, xt, yt, out: Path) -> dict:
         rec["stage_one"] = stage_one
         rec["model"] += (f" + {est.n_epochs_} epochs at weight_temperature="
                          f"{args.pbnet_weight_temperature}")
+    if args.pbnet_augment_shift:
+        rec["model"] += f" (shifts up to {args.pbnet_augment_shift} px)"
     t0 = time.process_time()
     for method, n in (("clt", None), ("map", None), ("ensemble", 16)):
         proba = est.predict_proba(xt, method=method, n_networks=n)
@@ -278,6 +281,8 @@ def main(argv=None) -> None:
     p.add_argument("--pbnet-activations", default="sample")
     p.add_argument("--pbnet-temperature", type=float, default=1.0)
     p.add_argument("--pbnet-weight-temperature", type=float, default=1.0)
+    p.add_argument("--pbnet-augment-shift", type=int, default=0,
+                   help="random image shifts of up to this many pixels in training")
     p.add_argument("--pbnet-warm-from", default=None,
                    help="a fitted PBNet pickle to continue from (warm_start=True)")
     p.add_argument("--pbnet-name", default="pbnet", help="file and row name of the PBNet fit")

@@ -198,6 +198,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             "patience": check_positive_int(self.patience, "patience"),
             "bn_rows": check_positive_int(self.bn_rows, "bn_rows"),
             "init_scale": _float_param(self.init_scale, "init_scale", low=0.0),
+            "augment_shift": check_positive_int(self.augment_shift, "augment_shift", minimum=0),
         }
         check_choice(self.output, "output", ("real", "sign"))
         allow = _bool_param(self.allow_binary_output, "allow_binary_output")
@@ -328,6 +329,15 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         x_tr, y_tr = xs[tr_idx], codes[tr_idx]
         x_val, y_val = (xs[val_idx], codes[val_idx]) if n_val else (None, None)
         bn_idx = np.sort(rng.permutation(len(tr_idx))[: hp["bn_rows"]])
+        if hp["augment_shift"] and len(self.input_shape_) != 3:
+            raise ValueError(
+                f"augment_shift={hp['augment_shift']} shifts images, but this network takes "
+                f"flat rows of shape {self.input_shape_}; use augment_shift=0 or an image "
+                "architecture (e.g. '32C3-MP2-64C3-MP2-512FC-SM10')"
+            )
+        if hp["augment_shift"] and any(hp["augment_shift"] >= s for s in self.input_shape_[:2]):
+            raise ValueError(f"augment_shift={hp['augment_shift']} must be smaller than the "
+                             f"image's height and width {self.input_shape_[:2]}")
         shapes = {lay.name: lay.weight_shape for lay in plan.layers}
         if warm is not None:
             self._check_warm(warm, shapes)
@@ -440,6 +450,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                     xb = np.zeros((bs, *x_tr.shape[1:]), np.float32)  # fresh buffers per step
                     yb = np.zeros(bs, np.int64)
                     xb[:m], yb[:m] = x_tr[idx], y_tr[idx]
+                    if hp["augment_shift"]:
+                        shift_images(xb[:m], hp["augment_shift"],
+                                     np.random.default_rng([seed, 5, epoch, b]))
                     mask = (np.arange(bs) < m).astype(np.float32)
                     state, loss, correct = trainer.step(state, xb, yb, mask,
                                                         epoch * n_batches + b)
@@ -555,3 +568,32 @@ def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def shift_images(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Shift each image by random whole pixels, in place, filling with zeros (augmentation).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, H, W, C)
+        Changed in place.
+    max_shift : int
+        Each image moves by ``dy, dx`` drawn uniformly from ``-max_shift .. max_shift``
+        (``max_shift < min(H, W)``).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of shape (n, H, W, C)
+        ``x`` itself; ``out[i, r, c] = x_old[i, r - dy_i, c - dx_i]`` where that lies inside
+        the image, else 0.
+    """
+    n, h, w = x.shape[:3]
+    d = rng.integers(-max_shift, max_shift + 1, size=(n, 2))
+    src = x.copy()
+    x[...] = 0
+    for i in range(n):
+        dy, dx = int(d[i, 0]), int(d[i, 1])
+        x[i, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
+            src[i, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    return x

@@ -93,6 +93,12 @@ class BNN(BinaryNetClassifier):
         schedule (scikit-learn's ``warm_start``). The architecture, input shape and classes
         must be the same (a ValueError says otherwise); keep ``random_state`` to keep the same
         validation split. ``history_`` then holds this call's epochs.
+    augment_shift : int
+        Data augmentation for image networks (default 0: none): in every epoch each training
+        image is shifted by whole pixels ``dy, dx`` drawn uniformly from
+        ``-augment_shift .. augment_shift``, the uncovered border filled with zeros
+        (deterministic for a given ``random_state``). The validation rows, the batch-norm
+        rows and prediction see the images as they are. A flat-input network refuses it.
 
     Attributes
     ----------
@@ -148,6 +154,7 @@ class BNN(BinaryNetClassifier):
         progressbar=True,
         checkpoint=None,
         warm_start=False,
+        augment_shift=0,
     ):
         self.architecture = architecture
         self.epochs = epochs
@@ -170,6 +177,7 @@ class BNN(BinaryNetClassifier):
         self.progressbar = progressbar
         self.checkpoint = checkpoint
         self.warm_start = warm_start
+        self.augment_shift = augment_shift
 
     def _check_own_params(self) -> None:
         get_quantizer(self.kernel_quantizer, "kernel_quantizer")

@@ -111,7 +111,8 @@ class PBNet(BinaryNetClassifier):
     n_networks : int
         Default size of the sampled ensemble (16).
     validation_fraction, early_stopping, patience, bn_rows, input_shape, classes,
-    random_state, progressbar, checkpoint, warm_start : see :class:`~bayesbin.nets.BNN`
+    random_state, progressbar, checkpoint, warm_start, augment_shift : see
+    :class:`~bayesbin.nets.BNN`
         The validation accuracy monitored in training is the Gaussian mean's.
 
     Attributes
@@ -160,6 +161,7 @@ class PBNet(BinaryNetClassifier):
         progressbar=True,
         checkpoint=None,
         warm_start=False,
+        augment_shift=0,
     ):
         self.architecture = architecture
         self.epochs = epochs
@@ -186,6 +188,7 @@ class PBNet(BinaryNetClassifier):
         self.progressbar = progressbar
         self.checkpoint = checkpoint
         self.warm_start = warm_start
+        self.augment_shift = augment_shift
 
     # -- training hooks -------------------------------------------------------------------------
     def _check_own_params(self) -> None:
