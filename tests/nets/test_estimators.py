@@ -350,3 +350,74 @@ def test_weight_temperature_sharpens_a_warm_started_pbnet(pbnet, blocks):
         assert np.all(np.abs(sharp.theta_[name]) >= np.abs(pbnet.theta_[name]) - 1e-6)
     with pytest.raises(ValueError, match="weight_temperature must lie in"):
         nets.PBNet("6C3-MP2-12FC-SM3", weight_temperature=0.0).fit(x, y)
+
+
+def _shift_reference(img, dy, dx):
+    out = np.zeros_like(img)
+    h, w = img.shape[:2]
+    for r in range(h):
+        for c in range(w):
+            if 0 <= r - dy < h and 0 <= c - dx < w:
+                out[r, c] = img[r - dy, c - dx]
+    return out
+
+
+def test_shift_images_matches_a_pixel_by_pixel_reference():
+    rng = np.random.default_rng(0)
+    for shape, s in (((5, 7, 6, 2), 2), ((3, 4, 4, 1), 3), ((2, 9, 5, 3), 1)):
+        x = rng.random(shape).astype(np.float32)
+        d = np.random.default_rng(1).integers(-s, s + 1, size=(shape[0], 2))
+        out = _base.shift_images(x.copy(), s, np.random.default_rng(1))
+        for i in range(shape[0]):
+            np.testing.assert_array_equal(out[i], _shift_reference(x[i], *d[i]))
+
+
+def test_augment_shift_trains_on_shifted_images(blocks, kw, monkeypatch):
+    x, y, _, _ = blocks
+    opts = {**kw["bnn"], "epochs": 1, "validation_fraction": 0.0}
+    seen = []
+    step = _base.load_backend().Trainer.step
+
+    def spy(self, state, xb, yb, mask, step_idx):
+        seen.append(np.array(xb[mask > 0]))
+        return step(self, state, xb, yb, mask, step_idx)
+
+    monkeypatch.setattr(_base.load_backend().Trainer, "step", spy)
+    a = nets.BNN(kw["arch"], augment_shift=2, **opts).fit(x, y)
+    batches, seen[:] = list(seen), []
+    b = nets.BNN(kw["arch"], augment_shift=2, **opts).fit(x, y)
+    for k in a.latent_weights_:  # deterministic for a given random_state
+        np.testing.assert_array_equal(a.latent_weights_[k], b.latent_weights_[k])
+    plain = nets.BNN(kw["arch"], **opts).fit(x, y)
+    assert not np.array_equal(plain.latent_weights_["conv1"], a.latent_weights_["conv1"])
+    # every training row fed to the step is one of the training images shifted by at most
+    # 2 pixels each way, and most are really moved
+    shifted = {(dy, dx): np.stack([_shift_reference(im, dy, dx) for im in x])
+               for dy in range(-2, 3) for dx in range(-2, 3)}
+    rows = np.concatenate(batches)
+    assert len(rows) == len(x)
+    moved = 0
+    for row in rows:
+        hits = [d for d, imgs in shifted.items() if np.any(np.all(imgs == row, axis=(1, 2, 3)))]
+        assert hits, "a training row is not a shifted training image"
+        moved += (0, 0) not in hits
+    assert moved > 0.7 * len(rows)
+
+
+@pytest.mark.parametrize("bad, err, match", [
+    (-1, ValueError, "augment_shift must be >= 0"),
+    (1.5, TypeError, "augment_shift must be an integer"),
+    (True, TypeError, "augment_shift must be an integer"),
+    (8, ValueError, "smaller than the image's height and width"),
+])
+def test_augment_shift_refusals(blocks, kw, bad, err, match):
+    x, y, _, _ = blocks
+    with pytest.raises(err, match=match):
+        nets.BNN(kw["arch"], augment_shift=bad, **kw["bnn"]).fit(x, y)
+
+
+def test_augment_shift_refused_for_flat_rows(blocks):
+    x, y, _, _ = blocks
+    with pytest.raises(ValueError, match="augment_shift=1 shifts images, but this network"):
+        nets.PBNet("64-8-3", augment_shift=1, epochs=1, progressbar=False).fit(
+            x.reshape(len(x), -1), y)
