@@ -23,12 +23,16 @@ int16 accumulators for 8-bit levels (flushed into int32 every 128 terms, so they
 overflow: ``128 * 255 < 2**15``), int32 for 16-bit levels. Zero levels (most MNIST pixels) cost
 nothing. This is cheaper than bit-planes here (8 popcount planes cost more than a float32
 matmul on AVX2 machines without a vector popcount; measured in benchmarks/bench_bits.py).
+The 3x3 convolution adds ``q * w`` with ±1 weights directly (int16 lanes when ``9 C q_max``
+fits, no separate sum of ``q``: the scores come out ready for pooling and the threshold).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from bayesbin.bits.netkernels import pool_pack, signed_thresholds
 
 __all__ = [
     "conv_levels",
@@ -322,97 +326,59 @@ def dense_levels_serial(q, masks, pm1):  # pragma: no cover - compiled
 
 
 @njit(inline="always", cache=True)
-def _conv_levels_scores(q, i, masks, acc, tot):
-    """Scatter the non-zero levels of image ``i`` into the 3x3 'same' conv scores.
+def _conv_levels_scores(q, i, wpm, acc):
+    """Scatter the non-zero levels of image ``i`` into the 3x3 'same' conv scores ``acc``.
 
     Output pixel (ho, wo) reads input (ho + dy - 1, wo + dx - 1) through tap (dy, dx), so an
-    input pixel (h, w) adds ``q & m[dy, dx, c]`` to output (h - dy + 1, w - dx + 1); taps
+    input pixel (h, w) adds ``q * w[dy, dx, c]`` to output (h - dy + 1, w - dx + 1); taps
     outside the image add nothing (zero padding). The three outputs ``w + 1, w, w - 1`` of one
-    kernel row are contiguous in ``acc`` (H, W * O), and ``masks`` holds the matching
-    ``m[dy, 2, c], m[dy, 1, c], m[dy, 0, c]`` contiguously: (3, C, 3 * O), one loop per row.
-    ``acc`` gets ``sum q & m`` and ``tot`` ``sum q`` over the taps inside the image; the score
-    ``2 acc - tot`` is formed by :func:`_pool_threshold`.
+    kernel row are contiguous in ``acc`` (H, W * O), and ``wpm`` holds the matching ±1 weights
+    ``w[dy, 2, c], w[dy, 1, c], w[dy, 0, c]`` contiguously: (3, C, 3 * O), one loop per row.
     """
     hh_n, ww_n, c_in = q.shape[1], q.shape[2], q.shape[3]
-    o_n = masks.shape[2] // 3
+    o_n = wpm.shape[2] // 3
     acc[:] = 0
-    tot[:] = 0
     for h in range(hh_n):
         for w in range(ww_n):
             lo = max(w - 1, 0)  # first output column this pixel reaches
             hi = min(w + 1, ww_n - 1)
-            m0 = (lo - (w - 1)) * o_n  # skip the masks of columns outside the image
+            m0 = (lo - (w - 1)) * o_n  # skip the weights of columns outside the image
             length = (hi - lo + 1) * o_n
             for c in range(c_in):
-                v = masks.dtype.type(q[i, h, w, c])  # int16 lanes when the sums fit
+                v = wpm.dtype.type(q[i, h, w, c])  # int16 lanes when the sums fit
                 if v == 0:
                     continue
                 for dy in range(3):
                     ho = h - dy + 1
                     if ho < 0 or ho >= hh_n:
                         continue
-                    for wo in range(lo, hi + 1):
-                        tot[ho, wo] += v
                     arow = acc[ho, lo * o_n : lo * o_n + length]
-                    mrow = masks[dy, c, m0 : m0 + length]
+                    mrow = wpm[dy, c, m0 : m0 + length]
                     for t in range(length):
-                        arow[t] += v & mrow[t]
+                        arow[t] += v * mrow[t]
 
 
 @njit(inline="always", cache=True)
-def _pool_threshold(acc, tot, i, tau, flip, psize, pmode, out, best, on):
-    """Pool, threshold and pack one row's scores into ``out[i]``.
-
-    Max pooling (0 none, 1 max of scores, 2 OR of bits; window psize) of the scores
-    ``2 acc - tot`` ((H, W * O) and (H, W)), then ``(s >= tau) XOR flip``.
-    """
-    o_n = tau.shape[0]
-    n_wo = out.shape[3]
-    for ph in range(out.shape[1]):
-        for pw in range(out.shape[2]):
-            for o in range(o_n):
-                on[o] = 0
-            if pmode == 2:
-                for a in range(psize):
-                    for b in range(psize):
-                        w0 = (pw * psize + b) * o_n
-                        arow = acc[ph * psize + a, w0 : w0 + o_n]
-                        t = tot[ph * psize + a, pw * psize + b]
-                        for o in range(o_n):
-                            on[o] |= (2 * arow[o] - t >= tau[o]) ^ flip[o]
-            else:
-                w0 = pw * psize * o_n
-                arow = acc[ph * psize, w0 : w0 + o_n]
-                t = tot[ph * psize, pw * psize]
-                for o in range(o_n):
-                    best[o] = 2 * arow[o] - t
-                for a in range(psize):
-                    for b in range(psize):
-                        w0 = (pw * psize + b) * o_n
-                        arow = acc[ph * psize + a, w0 : w0 + o_n]
-                        t = tot[ph * psize + a, pw * psize + b]
-                        for o in range(o_n):
-                            best[o] = max(best[o], 2 * arow[o] - t)
-                for o in range(o_n):
-                    on[o] = (best[o] >= tau[o]) ^ flip[o]
-            for k in range(n_wo):
-                word = np.uint64(0)
-                for j in range(min(64, o_n - 64 * k)):
-                    word |= np.uint64(on[64 * k + j]) << np.uint64(j)
-                out[i, ph, pw, k] = word
+def _conv_levels_buffers(q, wpm, out):
+    hh_n, ww_n = q.shape[1], q.shape[2]
+    o_n = wpm.shape[2] // 3
+    acc = np.empty((hh_n, ww_n * o_n), dtype=wpm.dtype)
+    best = np.empty(o_n, dtype=np.int64)
+    flags = np.zeros((out.shape[2], 64 * out.shape[3]), dtype=np.uint8)
+    return acc, best, flags, flags.view(np.uint64)
 
 
 @njit(parallel=True, cache=True)
-def conv_levels(q, masks, tau, flip, psize, pmode, out):  # pragma: no cover - compiled
+def conv_levels(q, wpm, tau, flip, psize, pmode, out):  # pragma: no cover - compiled
     """3x3 'same' convolution of level images, thresholded into packed bits.
 
     Parameters
     ----------
     q : uint8 or uint16 (n, H, W, C)
-    masks : int16 or int32 (3, C, 3 * O)
-        For kernel row ``dy`` and channel ``c``: the masks of taps ``dx = 2, 1, 0`` one after
-        the other, each ``-1`` where the ±1 weight is +1, else 0. Their dtype is that of the
-        accumulators: int16 only when ``9 * C * q_max < 2**15`` (sums cannot overflow).
+    wpm : int16 or int32 (3, C, 3 * O)
+        For kernel row ``dy`` and channel ``c``: the ±1 weights of taps ``dx = 2, 1, 0`` one
+        after the other. Their dtype is that of the accumulators: int16 only when
+        ``9 * C * q_max < 2**15`` (sums cannot overflow).
     tau : int64 (O,)
     flip : uint8 (O,)
     psize : int
@@ -422,25 +388,21 @@ def conv_levels(q, masks, tau, flip, psize, pmode, out):  # pragma: no cover - c
     out : uint64 (n, H // psize, W // psize, ceil(O / 64))
     """
     n, hh_n, ww_n = q.shape[0], q.shape[1], q.shape[2]
-    o_n = masks.shape[2] // 3
+    o_n = wpm.shape[2] // 3
+    sgn, t2 = signed_thresholds(tau, flip)
     for i in prange(n):
-        acc = np.empty((hh_n, ww_n * o_n), dtype=masks.dtype)
-        tot = np.empty((hh_n, ww_n), dtype=np.int32)
-        best = np.empty(o_n, dtype=np.int32)
-        on = np.empty(o_n, dtype=np.uint8)
-        _conv_levels_scores(q, i, masks, acc, tot)
-        _pool_threshold(acc, tot, i, tau, flip, psize, pmode, out, best, on)
+        acc, best, flags, f64 = _conv_levels_buffers(q, wpm, out)
+        _conv_levels_scores(q, i, wpm, acc)
+        pool_pack(acc.reshape(hh_n, ww_n, o_n), i, sgn, t2, psize, pmode, out, best, flags, f64)
 
 
 @njit(cache=True)
-def conv_levels_serial(q, masks, tau, flip, psize, pmode, out):  # pragma: no cover - compiled
+def conv_levels_serial(q, wpm, tau, flip, psize, pmode, out):  # pragma: no cover - compiled
     """Single-threaded :func:`conv_levels`."""
     n, hh_n, ww_n = q.shape[0], q.shape[1], q.shape[2]
-    o_n = masks.shape[2] // 3
-    acc = np.empty((hh_n, ww_n * o_n), dtype=masks.dtype)
-    tot = np.empty((hh_n, ww_n), dtype=np.int32)
-    best = np.empty(o_n, dtype=np.int32)
-    on = np.empty(o_n, dtype=np.uint8)
+    o_n = wpm.shape[2] // 3
+    sgn, t2 = signed_thresholds(tau, flip)
+    acc, best, flags, f64 = _conv_levels_buffers(q, wpm, out)
     for i in range(n):
-        _conv_levels_scores(q, i, masks, acc, tot)
-        _pool_threshold(acc, tot, i, tau, flip, psize, pmode, out, best, on)
+        _conv_levels_scores(q, i, wpm, acc)
+        pool_pack(acc.reshape(hh_n, ww_n, o_n), i, sgn, t2, psize, pmode, out, best, flags, f64)

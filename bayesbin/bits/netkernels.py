@@ -10,11 +10,15 @@ cancel in ``x XOR w``: a dense or conv score is ``n - 2 popcount(x XOR w)`` with
 number of real ±1 products (XNOR-popcount).
 
 Weights are stored transposed so the innermost loop runs over contiguous output units and
-vectorises: dense ``wt`` (n_in_words, U), conv ``wt`` (3, 3, ceil(C / 64), O).
+vectorises: dense ``wt`` (n_in_words, U), conv streams ``ws`` (ceil(9 C / 64), O)
+(:func:`conv_stream_weights`).
 
-Convolution is 3x3, stride 1, "same" with zero padding, by direct popcount over the channel
-words of each tap (no im2col): a tap outside the image contributes 0, so a pixel's score is
-``9' * C - 2 * sum popcount`` with ``9'`` the number of taps inside the image. Max pooling
+Convolution is 3x3, stride 1, "same" with zero padding, by direct popcount (no im2col): the 9
+taps' channel bits of an output pixel are concatenated into one bit stream of ceil(9 C / 64)
+words (5 instead of 9 for C = 32; built per image, a few words per pixel) and XORed with the
+same stream of each output channel's weights. A tap outside the image contributes 0, so a
+pixel's score is ``9' * C - 2 * (sum popcount - corr)`` with ``9'`` the number of taps inside
+the image and ``corr`` the weight bits of the taps outside (their stream bits are 0). Max pooling
 (window = stride = ``psize``, floor) is fused: on the integer scores before the threshold
 (``pmode = 1``) or as an OR of the output bits after it (``pmode = 2``: the max of ±1 values is
 +1 when any is +1).
@@ -32,6 +36,7 @@ from bayesbin.bits.kernels import popcount64
 
 __all__ = [
     "conv_bits",
+    "conv_stream_weights",
     "conv_bits_serial",
     "dense_bits",
     "dense_bits_serial",
@@ -140,69 +145,151 @@ def dense_bits_serial(x, wt, n_in, tau, flip, out, scores):  # pragma: no cover 
 # --------------------------------------------------------------------------------------------
 
 
-@njit(inline="always", cache=True)
-def _conv_pixel(x, i, wt, c_in, h, w, acc):
-    """``acc[o]`` = score of output pixel (h, w) over the taps inside the image."""
-    hh_max, ww_max, wc = x.shape[1], x.shape[2], x.shape[3]
-    o_n = wt.shape[3]
-    for o in range(o_n):
-        acc[o] = 0
-    n_valid = 0
-    for dy in range(3):
-        hh = h + dy - 1
-        if hh < 0 or hh >= hh_max:
-            continue
-        for dx in range(3):
-            ww = w + dx - 1
-            if ww < 0 or ww >= ww_max:
-                continue
-            n_valid += 1
-            for k in range(wc):
-                xv = x[i, hh, ww, k]
-                wrow = wt[dy, dx, k]
-                for o in range(o_n):
-                    acc[o] += popcount64(xv ^ wrow[o])
-    base = n_valid * c_in
-    for o in range(o_n):
-        acc[o] = base - 2 * acc[o]
+_MAGIC = np.uint64(0x0102040810204080)  # 8 bytes of 0/1 -> 8 bits (see pool_pack)
 
 
 @njit(inline="always", cache=True)
-def _conv_image(x, i, wt, c_in, tau, flip, psize, pmode, out, acc, best, bits):
-    o_n = wt.shape[3]
-    n_wo = out.shape[3]
+def pool_pack(s, i, sgn, t2, psize, pmode, out, best, flags, f64):
+    """Pool, threshold and pack one image's integer scores into ``out[i]``.
+
+    Parameters
+    ----------
+    s : int array (H, W, O)
+        Scores of every output pixel.
+    sgn, t2 : int64 (O,)
+        ``(score >= tau) XOR flip`` is computed as ``sgn * score >= t2`` with ``sgn = -1,
+        t2 = 1 - tau`` where ``flip`` (for integers ``NOT(s >= tau)`` is ``-s >= 1 - tau``) and
+        ``sgn = 1, t2 = tau`` elsewhere.
+    psize, pmode : int
+        Window (1: none); 1 max of the scores before the threshold (``max s`` then the signed
+        test), 2 OR of the bits after it (the max of ``sgn * s``: the OR of ``sgn * s >= t2``).
+    out : uint64 (n, H // psize, W // psize, ceil(O / 64))
+    best : int64 (O,), flags : uint8 (W // psize, 64 * ceil(O / 64)) zero-initialised (its
+        padding lanes stay 0), f64 : ``flags`` viewed as uint64
+        Work buffers. Eight 0/1 bytes ``g`` become eight bits by ``(g * 0x0102040810204080)
+        >> 56`` (byte k lands on bit k; no two partial products share a bit, so no carries).
+    """
+    o_n = s.shape[2]
     for ph in range(out.shape[1]):
+        h0 = ph * psize
         for pw in range(out.shape[2]):
-            for o in range(o_n):
-                best[o] = -(2**62)
-            for k in range(n_wo):
-                bits[k] = 0
-            for a in range(psize):
-                for b in range(psize):
-                    _conv_pixel(x, i, wt, c_in, ph * psize + a, pw * psize + b, acc)
-                    if pmode == 1:
-                        for o in range(o_n):
-                            best[o] = max(best[o], acc[o])
-                    else:
-                        for o in range(o_n):
-                            bit = np.uint64((acc[o] >= tau[o]) ^ flip[o])
-                            bits[o >> 6] |= bit << np.uint64(o & 63)
-            if pmode == 1:
+            w0 = pw * psize
+            if pmode == 2:
                 for o in range(o_n):
-                    bit = np.uint64((best[o] >= tau[o]) ^ flip[o])
-                    bits[o >> 6] |= bit << np.uint64(o & 63)
-            for k in range(n_wo):
-                out[i, ph, pw, k] = bits[k]
+                    best[o] = sgn[o] * s[h0, w0, o]
+                for a in range(psize):
+                    for b in range(psize):
+                        for o in range(o_n):
+                            best[o] = max(best[o], sgn[o] * s[h0 + a, w0 + b, o])
+                for o in range(o_n):
+                    flags[pw, o] = best[o] >= t2[o]
+            else:
+                for o in range(o_n):
+                    best[o] = s[h0, w0, o]
+                for a in range(psize):
+                    for b in range(psize):
+                        for o in range(o_n):
+                            best[o] = max(best[o], s[h0 + a, w0 + b, o])
+                for o in range(o_n):
+                    flags[pw, o] = sgn[o] * best[o] >= t2[o]
+        for pw in range(out.shape[2]):
+            for k in range(out.shape[3]):
+                word = np.uint64(0)
+                for j in range(8):
+                    word |= ((f64[pw, 8 * k + j] * _MAGIC) >> np.uint64(56)) << np.uint64(8 * j)
+                out[i, ph, pw, k] = word
+
+
+@njit(cache=True)
+def signed_thresholds(tau, flip):  # pragma: no cover - compiled
+    """``(sgn, t2)`` of :func:`pool_pack` from ``tau`` int64 (O,) and ``flip`` uint8 (O,)."""
+    sgn = np.empty(tau.shape[0], dtype=np.int64)
+    t2 = np.empty(tau.shape[0], dtype=np.int64)
+    for o in range(tau.shape[0]):
+        if flip[o]:
+            sgn[o], t2[o] = -1, 1 - tau[o]
+        else:
+            sgn[o], t2[o] = 1, tau[o]
+    return sgn, t2
+
+
+@njit(inline="always", cache=True)
+def _patches(x, i, c_in, p):
+    """``p[h, w]``: the 9 taps' channel bits of output pixel (h, w), one bit stream.
+
+    Tap ``t = 3 dy + dx`` occupies bits ``t * C .. t * C + C - 1`` of the stream (word
+    ``pos >> 6``, bit ``pos & 63``), its channel word ``k`` starting at ``t * C + 64 k``;
+    taps outside the image stay 0. For C = 32 that is 5 words instead of 9.
+    """
+    hh_n, ww_n, wc = x.shape[1], x.shape[2], x.shape[3]
+    p[:] = 0
+    for t in range(9):
+        dy = t // 3
+        dx = t - 3 * dy
+        for k in range(wc):
+            pos = t * c_in + 64 * k
+            j = pos >> 6
+            sh = np.uint64(pos & 63)
+            spill = (pos & 63) + min(64, c_in - 64 * k) > 64  # bits reach word j + 1
+            back = np.uint64(64 - (pos & 63))
+            for h in range(max(0, 1 - dy), min(hh_n, hh_n + 1 - dy)):
+                hh = h + dy - 1
+                for w in range(max(0, 1 - dx), min(ww_n, ww_n + 1 - dx)):
+                    v = x[i, hh, w + dx - 1, k]
+                    p[h, w, j] |= v << sh
+                    if spill:
+                        p[h, w, j + 1] |= v >> back
+
+
+@njit(inline="always", cache=True)
+def _conv_image(x, i, ws, corr, nvalid, c_in, sgn, t2, psize, pmode, out, p, s, acc, best,
+                flags, f64):
+    """Scores of image ``i`` by popcount over the tap streams, then :func:`pool_pack`."""
+    hh_n, ww_n = x.shape[1], x.shape[2]
+    n_words, o_n = ws.shape
+    _patches(x, i, c_in, p)
+    for h in range(hh_n):
+        for w in range(ww_n):
+            for o in range(o_n):
+                acc[o] = 0
+            for k in range(n_words):
+                xv = p[h, w, k]
+                for o in range(o_n):
+                    acc[o] += popcount64(xv ^ ws[k, o])
+            cls = 8 * (h == 0) + 4 * (h == hh_n - 1) + 2 * (w == 0) + (w == ww_n - 1)
+            base = nvalid[cls] * c_in
+            for o in range(o_n):
+                s[h, w, o] = base - 2 * (acc[o] - corr[cls, o])
+    pool_pack(s, i, sgn, t2, psize, pmode, out, best, flags, f64)
+
+
+@njit(inline="always", cache=True)
+def _conv_buffers(x, ws, out):
+    hh_n, ww_n = x.shape[1], x.shape[2]
+    n_words, o_n = ws.shape
+    p = np.empty((hh_n, ww_n, n_words), dtype=np.uint64)
+    s = np.empty((hh_n, ww_n, o_n), dtype=np.int64)
+    acc = np.empty(o_n, dtype=np.int64)
+    best = np.empty(o_n, dtype=np.int64)
+    flags = np.zeros((out.shape[2], 64 * out.shape[3]), dtype=np.uint8)
+    return p, s, acc, best, flags, flags.view(np.uint64)
 
 
 @njit(parallel=True, cache=True)
-def conv_bits(x, wt, c_in, tau, flip, psize, pmode, out):  # pragma: no cover - compiled
+def conv_bits(x, ws, corr, nvalid, c_in, tau, flip, psize, pmode, out):  # pragma: no cover
     """3x3 'same' binary convolution on packed ±1 images, thresholded into packed bits.
 
     Parameters
     ----------
     x : uint64 (n, H, W, ceil(C / 64))
-    wt : uint64 (3, 3, ceil(C / 64), O)
+    ws : uint64 (ceil(9 C / 64), O)
+        Output channel ``o``'s 9 taps x C weight bits as one stream (the layout of
+        :func:`_patches`), stored word-major so the inner loop runs over contiguous outputs.
+    corr : int64 (16, O), nvalid : int64 (16,)
+        Per border class ``8 top + 4 bottom + 2 left + right`` (the pixel's row or column is
+        the image's first or last): the weight bits of the taps outside the image (their
+        stream bits are 0, so ``popcount(0 XOR w)`` counts them and is subtracted) and the
+        number of taps inside. Score ``= nvalid * C - 2 * (sum popcount - corr)``.
     c_in : int
         C.
     tau : int64 (O,), flip : uint8 (O,)
@@ -212,20 +299,63 @@ def conv_bits(x, wt, c_in, tau, flip, psize, pmode, out):  # pragma: no cover - 
         0 none, 1 max of the scores before the threshold, 2 OR of the bits after it.
     out : uint64 (n, H // psize, W // psize, ceil(O / 64))
     """
-    o_n = wt.shape[3]
+    sgn, t2 = signed_thresholds(tau, flip)
     for i in prange(x.shape[0]):
-        acc = np.empty(o_n, dtype=np.int64)
-        best = np.empty(o_n, dtype=np.int64)
-        bits = np.empty(out.shape[3], dtype=np.uint64)
-        _conv_image(x, i, wt, c_in, tau, flip, psize, pmode, out, acc, best, bits)
+        p, s, acc, best, flags, f64 = _conv_buffers(x, ws, out)
+        _conv_image(x, i, ws, corr, nvalid, c_in, sgn, t2, psize, pmode, out, p, s, acc, best,
+                    flags, f64)
 
 
 @njit(cache=True)
-def conv_bits_serial(x, wt, c_in, tau, flip, psize, pmode, out):  # pragma: no cover - compiled
+def conv_bits_serial(x, ws, corr, nvalid, c_in, tau, flip, psize, pmode, out):  # pragma: no cover
     """Single-threaded :func:`conv_bits`."""
-    o_n = wt.shape[3]
-    acc = np.empty(o_n, dtype=np.int64)
-    best = np.empty(o_n, dtype=np.int64)
-    bits = np.empty(out.shape[3], dtype=np.uint64)
+    sgn, t2 = signed_thresholds(tau, flip)
+    p, s, acc, best, flags, f64 = _conv_buffers(x, ws, out)
     for i in range(x.shape[0]):
-        _conv_image(x, i, wt, c_in, tau, flip, psize, pmode, out, acc, best, bits)
+        _conv_image(x, i, ws, corr, nvalid, c_in, sgn, t2, psize, pmode, out, p, s, acc, best,
+                    flags, f64)
+
+
+def _border_taps() -> np.ndarray:
+    """Which taps (16 classes x 9, ``3 dy + dx``) lie outside the image per border class."""
+    out = np.zeros((16, 9), dtype=bool)
+    for cls in range(16):
+        top, bottom, left, right = (cls >> 3) & 1, (cls >> 2) & 1, (cls >> 1) & 1, cls & 1
+        for t in range(9):
+            dy, dx = divmod(t, 3)
+            out[cls, t] = ((dy == 0 and top) or (dy == 2 and bottom) or (dx == 0 and left)
+                           or (dx == 2 and right))
+    return out
+
+
+_OUTSIDE = _border_taps()
+
+
+def conv_stream_weights(w: np.ndarray, c_in: int) -> tuple:
+    """Packed conv weights -> the kernel layout of :func:`conv_bits`.
+
+    Parameters
+    ----------
+    w : uint64 (O, 3, 3, ceil(C / 64))
+        One member's packed weights (the file layout: bit ``c`` of word ``c // 64`` is channel
+        ``c``, 1 for +1; padding bits 0).
+    c_in : int
+        C.
+
+    Returns
+    -------
+    ws : uint64 (ceil(9 C / 64), O)
+    corr : int64 (16, O)
+    nvalid : int64 (16,)
+    """
+    o_n = w.shape[0]
+    n_words = (9 * c_in + 63) // 64
+    raw = np.ascontiguousarray(w, dtype="<u8").view(np.uint8)
+    bits = np.unpackbits(raw.reshape(o_n, 3, 3, -1), axis=-1, bitorder="little")[..., :c_in]
+    stream = np.zeros((o_n, 64 * n_words), dtype=np.uint8)
+    stream[:, : 9 * c_in] = bits.reshape(o_n, 9 * c_in)
+    words = np.packbits(stream, axis=1, bitorder="little").view("<u8").astype(np.uint64)
+    per_tap = bits.reshape(o_n, 9, c_in).sum(axis=2, dtype=np.int64)  # (O, 9)
+    corr = _OUTSIDE.astype(np.int64) @ per_tap.T  # (16, O)
+    nvalid = 9 - _OUTSIDE.sum(axis=1).astype(np.int64)
+    return np.ascontiguousarray(words.T), np.ascontiguousarray(corr), nvalid

@@ -185,20 +185,25 @@ class NetLayer:
 
     # ---- kernel layouts (built on first use) ------------------------------------------------
 
-    def _transposed(self, m: int) -> np.ndarray:
+    def _transposed(self, m: int):
+        """Member ``m``'s weights in the kernel layout.
+
+        Dense: (in_words, U). Conv: ``(ws, corr, nvalid)`` of
+        :func:`bayesbin.bits.netkernels.conv_stream_weights`.
+        """
         if m not in self._wt:
             w = self.weights[m]
             if self.kind == "dense":
                 self._wt[m] = np.ascontiguousarray(w.T)
             else:
-                self._wt[m] = np.ascontiguousarray(w.transpose(1, 2, 3, 0))
+                self._wt[m] = _nk.conv_stream_weights(w, self.in_shape[2])
         return self._wt[m]
 
     def _level_masks(self, m: int, q_max: int = 255):
         """Member ``m``'s weights for level inputs.
 
-        LevelWeights (dense) or conv masks whose dtype is the accumulator's (int16 when
-        ``9 * C * q_max`` fits, else int32).
+        LevelWeights (dense) or the conv kernel's ±1 weights whose dtype is the accumulator's
+        (int16 when ``9 * C * q_max`` fits, else int32).
         """
         wide = self.kind == "conv2d" and self.fan_in * q_max >= 2**15
         key = (m, wide)
@@ -206,11 +211,11 @@ class NetLayer:
             w = self.pm1_weights(m)
             if self.kind == "dense":
                 self._masks[key] = LevelWeights(w > 0, pm1=True)
-            else:  # (O, C, 3, 3) -> (dy, C, dx reversed, O) -> (3, C, 3 * O)
-                masks = np.where(w.transpose(2, 1, 3, 0)[:, :, ::-1, :] > 0, -1, 0)
+            else:  # (O, C, 3, 3) -> (dy, C, dx reversed, O) -> (3, C, 3 * O), ±1
+                pm1 = w.transpose(2, 1, 3, 0)[:, :, ::-1, :]
                 shape = (3, self.in_shape[2], 3 * self.n_out)
                 dtype = np.int32 if wide else np.int16
-                self._masks[key] = np.ascontiguousarray(masks.astype(dtype).reshape(shape))
+                self._masks[key] = np.ascontiguousarray(pm1.astype(dtype).reshape(shape))
         return self._masks[key]
 
     def thresholds(self, m: int, divisor: float = 1.0, q_max: int = 1) -> tuple:
@@ -301,7 +306,8 @@ class NetLayer:
         size, on = self.pool if self.pool else (1, None)
         out = np.empty((n, *self.out_shape[:2], _words(self.n_out)), dtype=np.uint64)
         kernel = _nk.conv_bits_serial if serial else _nk.conv_bits
-        kernel(x, self._transposed(m), self.in_shape[2], tau, flip, size, _POOL_MODES[on], out)
+        ws, corr, nvalid = self._transposed(m)
+        kernel(x, ws, corr, nvalid, self.in_shape[2], tau, flip, size, _POOL_MODES[on], out)
         return out
 
     def run_levels(self, q: np.ndarray, divisor: float, m: int) -> np.ndarray:

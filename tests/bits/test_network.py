@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from bayesbin.bits import (
     PackedNetwork,
     fold_batchnorm_sign,
+    pack_bits,
     pack_network,
     reference_forward,
+    unpack_bits,
 )
 from bayesbin.bits.reference import as_levels
 from bayesbin.linear.maths import softmax
@@ -276,3 +278,45 @@ def test_every_pooling_order_is_exact(rng, order, where):
             np.testing.assert_array_equal(
                 net.decision_function(x), reference_forward(desc, x), err_msg=name
             )
+
+
+def _conv_reference(xb, wb, tau, flip, psize, pmode):
+    """Integer 3x3 'same' conv scores of ±1 images, pooled and thresholded, as bits (numpy)."""
+    n, h, w, _ = xb.shape
+    x = np.pad(2.0 * xb - 1, ((0, 0), (1, 1), (1, 1), (0, 0)))  # zero padding
+    wpm = 2.0 * wb - 1  # (O, 3, 3, C)
+    s = np.zeros((n, h, w, wb.shape[0]), dtype=np.int64)
+    for dy in range(3):
+        for dx in range(3):
+            s += np.rint(x[:, dy : dy + h, dx : dx + w, :] @ wpm[:, dy, dx, :].T).astype(np.int64)
+    ph, pw = h // psize, w // psize
+    win = s[:, : ph * psize, : pw * psize].reshape(n, ph, psize, pw, psize, -1)
+    if pmode == 2:  # OR of the bits after the threshold
+        return ((win >= tau) ^ flip.astype(bool)).any(axis=(2, 4))
+    return (win.max(axis=(2, 4)) >= tau) ^ flip.astype(bool)
+
+
+@pytest.mark.parametrize("c_in", [1, 3, 31, 32, 33, 63, 64, 65, 128, 130])
+def test_conv_kernel_tap_streams_are_exact(rng, c_in):
+    """The popcount convolution over concatenated tap streams (any C: partial words, words
+    split across the stream, whole words), every border class (1-pixel rows and columns
+    included), every pooling mode, serial and parallel, against integer arithmetic."""
+    from bayesbin.bits import netkernels as nk
+
+    for (h, w), o_n in (((1, 1), 5), ((1, 4), 70), ((3, 2), 64), ((5, 6), 40), ((7, 7), 1)):
+        xb = rng.integers(0, 2, size=(3, h, w, c_in)).astype(np.uint8)
+        wb = rng.integers(0, 2, size=(o_n, 3, 3, c_in)).astype(np.uint8)
+        tau = rng.integers(-9 * c_in - 1, 9 * c_in + 2, size=o_n).astype(np.int64)
+        tau[: o_n // 2] = rng.integers(-3, 4, size=o_n // 2)  # near 0: both outcomes occur
+        flip = rng.integers(0, 2, size=o_n).astype(np.uint8)
+        ws, corr, nvalid = nk.conv_stream_weights(pack_bits(wb), c_in)
+        assert ws.shape == ((9 * c_in + 63) // 64, o_n)
+        for psize, pmode in ((1, 0), (2, 1), (2, 2)):
+            if psize > min(h, w):
+                continue
+            want = _conv_reference(xb, wb, tau, flip, psize, pmode)
+            for kernel in (nk.conv_bits_serial, nk.conv_bits):
+                out = np.empty((3, h // psize, w // psize, (o_n + 63) // 64), dtype=np.uint64)
+                kernel(pack_bits(xb), ws, corr, nvalid, c_in, tau, flip, psize, pmode, out)
+                got = unpack_bits(out, o_n).astype(bool)
+                np.testing.assert_array_equal(got, want, err_msg=f"{h}x{w} pool {pmode}")
