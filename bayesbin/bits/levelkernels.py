@@ -16,7 +16,7 @@ reassociation is allowed), and float ``k / 255`` pixels are turned into levels a
 the fly, in the same pass.
 
 Wide layers: scores by level accumulation (exact integers). A weight ``w`` in {-1, +1} is stored as the
-mask ``m = -1`` (all bits set) for +1 and ``0`` for -1, so ``sum_j q_j w_j = 2 sum_j (q_j & m_j)
+int8 mask ``m = -1`` (all bits set once sign-extended) for +1 and ``0`` for -1, so ``sum_j q_j w_j = 2 sum_j (q_j & m_j)
 - sum_j q_j`` ({0, 1} weights: ``sum_j (q_j & m_j)`` alone). The kernels add ``q_j & m[j, :]``
 for the non-zero levels of a row into per-unit accumulators, vectorised across units:
 int16 accumulators for 8-bit levels (flushed into int32 every 128 terms, so they never
@@ -158,7 +158,7 @@ def _dense_levels_row(q, i, masks, pm1, a16, a32, out_row):
             total += v
             mrow = masks[j]
             for c in range(u):
-                a16[c] += v & mrow[c]
+                a16[c] += v & np.int16(mrow[c])
             cnt += 1
             if cnt == _FLUSH:
                 for c in range(u):
@@ -288,7 +288,7 @@ def dense_levels(q, masks, pm1):  # pragma: no cover - compiled
     ----------
     q : uint8 or uint16 (n, D)
         Levels.
-    masks : int16 (D, U)
+    masks : int8 (D, U)
         -1 where the weight is +1 (or 1), 0 where it is -1 (or 0).
     pm1 : bool
         Weights are ±1 (else {0, 1}).
