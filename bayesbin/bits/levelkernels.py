@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from bayesbin.bits.netkernels import pool_pack, signed_thresholds
+from bayesbin.bits.netkernels import _IMAGE_BLOCK, pool_pack, signed_thresholds
 
 __all__ = [
     "conv_levels",
@@ -390,10 +390,12 @@ def conv_levels(q, wpm, tau, flip, psize, pmode, out):  # pragma: no cover - com
     n, hh_n, ww_n = q.shape[0], q.shape[1], q.shape[2]
     o_n = wpm.shape[2] // 3
     sgn, t2 = signed_thresholds(tau, flip)
-    for i in prange(n):
+    for blk in prange((n + _IMAGE_BLOCK - 1) // _IMAGE_BLOCK):  # buffers once per block
         acc, best, flags, f64 = _conv_levels_buffers(q, wpm, out)
-        _conv_levels_scores(q, i, wpm, acc)
-        pool_pack(acc.reshape(hh_n, ww_n, o_n), i, sgn, t2, psize, pmode, out, best, flags, f64)
+        for i in range(blk * _IMAGE_BLOCK, min(n, (blk + 1) * _IMAGE_BLOCK)):
+            _conv_levels_scores(q, i, wpm, acc)
+            pool_pack(acc.reshape(hh_n, ww_n, o_n), i, sgn, t2, psize, pmode, out, best, flags,
+                      f64)
 
 
 @njit(cache=True)

@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 _ROW_BLOCK = 4  # rows sharing one pass over the weight words
+_IMAGE_BLOCK = 16  # images per parallel task of the convolutions (work buffers per task)
 
 
 @njit(inline="always", cache=True)
@@ -300,10 +301,12 @@ def conv_bits(x, ws, corr, nvalid, c_in, tau, flip, psize, pmode, out):  # pragm
     out : uint64 (n, H // psize, W // psize, ceil(O / 64))
     """
     sgn, t2 = signed_thresholds(tau, flip)
-    for i in prange(x.shape[0]):
+    n = x.shape[0]
+    for blk in prange((n + _IMAGE_BLOCK - 1) // _IMAGE_BLOCK):  # buffers once per block
         p, s, acc, best, flags, f64 = _conv_buffers(x, ws, out)
-        _conv_image(x, i, ws, corr, nvalid, c_in, sgn, t2, psize, pmode, out, p, s, acc, best,
-                    flags, f64)
+        for i in range(blk * _IMAGE_BLOCK, min(n, (blk + 1) * _IMAGE_BLOCK)):
+            _conv_image(x, i, ws, corr, nvalid, c_in, sgn, t2, psize, pmode, out, p, s, acc,
+                        best, flags, f64)
 
 
 @njit(cache=True)

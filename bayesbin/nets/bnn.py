@@ -99,6 +99,7 @@ class BNN(BinaryNetClassifier):
         ``-augment_shift .. augment_shift``, the uncovered border filled with zeros
         (deterministic for a given ``random_state``). The validation rows, the batch-norm
         rows and prediction see the images as they are. A flat-input network refuses it.
+        On full MNIST it did not help the PBNet CNN (BENCHMARKS.md, P7).
 
     Attributes
     ----------
