@@ -79,8 +79,11 @@ class BNN(BinaryNetClassifier):
     classes : list of labels, optional
         The label set (default: the sorted labels of ``y``).
     random_state : int, numpy Generator or None
-        Same value, same weights bit for bit in one environment (machine, JAX version, XLA
-        flags; tested, also with one and with two cores available).
+        Same value, same weights bit for bit in one environment: the same machine, JAX
+        version, XLA flags *and number of cores the process may use*. XLA's CPU runtime uses a
+        second core when it is free, even with ``--xla_cpu_multi_thread_eigen=false``, and the
+        weights then differ in the last bits (measured: a 784-512-512-10 fit pinned to one core
+        and the same fit free to use two); pin the process (``taskset``) to reproduce a fit.
     progressbar : bool
         A one-line stderr progress bar (epoch, batches, loss, validation accuracy).
     checkpoint : str or path, optional
