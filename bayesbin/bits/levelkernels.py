@@ -15,9 +15,10 @@ products of the levels with the ±1 / {0, 1} weights; every partial sum is an in
 reassociation is allowed), and float ``k / 255`` pixels are turned into levels and checked on
 the fly, in the same pass.
 
-Wide layers: scores by level accumulation (exact integers). A weight ``w`` in {-1, +1} is stored as the
-int8 mask ``m = -1`` (all bits set once sign-extended) for +1 and ``0`` for -1, so ``sum_j q_j w_j = 2 sum_j (q_j & m_j)
-- sum_j q_j`` ({0, 1} weights: ``sum_j (q_j & m_j)`` alone). The kernels add ``q_j & m[j, :]``
+Wide layers: scores by level accumulation (exact integers). A weight ``w`` in {-1, +1} is stored
+as the int8 mask ``m = -1`` (all bits set once sign-extended) for +1 and ``0`` for -1, so
+``sum_j q_j w_j = 2 sum_j (q_j & m_j) - sum_j q_j`` ({0, 1} weights: ``sum_j (q_j & m_j)``
+alone). The kernels add ``q_j & m[j, :]``
 for the non-zero levels of a row into per-unit accumulators, vectorised across units:
 int16 accumulators for 8-bit levels (flushed into int32 every 128 terms, so they never
 overflow: ``128 * 255 < 2**15``), int32 for 16-bit levels. Zero levels (most MNIST pixels) cost
@@ -32,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from bayesbin.bits.netkernels import _IMAGE_BLOCK, pool_pack, signed_thresholds
+from bayesbin.bits.netkernels import _IMAGE_BLOCK, pool_buffers, pool_pack, signed_thresholds
 
 __all__ = [
     "conv_levels",
@@ -363,9 +364,7 @@ def _conv_levels_buffers(q, wpm, out):
     hh_n, ww_n = q.shape[1], q.shape[2]
     o_n = wpm.shape[2] // 3
     acc = np.empty((hh_n, ww_n * o_n), dtype=wpm.dtype)
-    best = np.empty(o_n, dtype=np.int64)
-    flags = np.zeros((out.shape[2], 64 * out.shape[3]), dtype=np.uint8)
-    return acc, best, flags, flags.view(np.uint64)
+    return (acc, *pool_buffers(o_n, out))
 
 
 @njit(parallel=True, cache=True)

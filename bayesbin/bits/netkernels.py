@@ -36,8 +36,8 @@ from bayesbin.bits.kernels import popcount64
 
 __all__ = [
     "conv_bits",
-    "conv_stream_weights",
     "conv_bits_serial",
+    "conv_stream_weights",
     "dense_bits",
     "dense_bits_serial",
     "threshold_bits",
@@ -201,6 +201,14 @@ def pool_pack(s, i, sgn, t2, psize, pmode, out, best, flags, f64):
                 out[i, ph, pw, k] = word
 
 
+@njit(inline="always", cache=True)
+def pool_buffers(o_n, out):
+    """Work buffers of :func:`pool_pack`: ``best``, zeroed ``flags`` and their uint64 view."""
+    best = np.empty(o_n, dtype=np.int64)
+    flags = np.zeros((out.shape[2], 64 * out.shape[3]), dtype=np.uint8)
+    return best, flags, flags.view(np.uint64)
+
+
 @njit(cache=True)
 def signed_thresholds(tau, flip):  # pragma: no cover - compiled
     """``(sgn, t2)`` of :func:`pool_pack` from ``tau`` int64 (O,) and ``flip`` uint8 (O,)."""
@@ -271,9 +279,8 @@ def _conv_buffers(x, ws, out):
     p = np.empty((hh_n, ww_n, n_words), dtype=np.uint64)
     s = np.empty((hh_n, ww_n, o_n), dtype=np.int64)
     acc = np.empty(o_n, dtype=np.int64)
-    best = np.empty(o_n, dtype=np.int64)
-    flags = np.zeros((out.shape[2], 64 * out.shape[3]), dtype=np.uint8)
-    return p, s, acc, best, flags, flags.view(np.uint64)
+    best, flags, f64 = pool_buffers(o_n, out)
+    return p, s, acc, best, flags, f64
 
 
 @njit(parallel=True, cache=True)
