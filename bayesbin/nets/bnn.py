@@ -80,10 +80,13 @@ class BNN(BinaryNetClassifier):
         The label set (default: the sorted labels of ``y``).
     random_state : int, numpy Generator or None
         Same value, same weights bit for bit in one environment: the same machine, JAX
-        version, XLA flags *and number of cores the process may use*. XLA's CPU runtime uses a
-        second core when it is free, even with ``--xla_cpu_multi_thread_eigen=false``, and the
-        weights then differ in the last bits (measured: a 784-512-512-10 fit pinned to one core
-        and the same fit free to use two); pin the process (``taskset``) to reproduce a fit.
+        version, XLA flags *and number of cores the process may use*. XLA's CPU runtime sizes
+        its thread pool by the cores the process may use when JAX starts, and splits some sums
+        by thread (measured with JAX 0.10.2: batch sums and variances in its YNN reductions,
+        and with those off, ``--xla_cpu_experimental_ynn_fusion_type=-reduce``, still other
+        parts of a training step; ``--xla_cpu_multi_thread_eigen=false`` does not stop it), so
+        a 784-512-512-10 fit pinned to one core and the same fit free to use two differ in the
+        last bits. Pin the process (``taskset -c 0``) to reproduce a fit on another machine.
     progressbar : bool
         A one-line stderr progress bar (epoch, batches, loss, validation accuracy).
     checkpoint : str or path, optional
