@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 
-__all__ = ["progress", "Task"]
+__all__ = ["progress", "Task", "RICH_JUPYTER_WARNING"]
+
+# rich asks for ipywidgets to animate a bar in Jupyter; without them it still prints the bar
+# once it ends, so the request is noise in every notebook cell that shows progress
+RICH_JUPYTER_WARNING = '.*install "ipywidgets" for Jupyter support.*'
 
 
 class Task:
@@ -57,11 +62,13 @@ def progress(description: str, total: float | None, enabled: bool) -> Iterator[T
         TimeRemainingColumn,
     )
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ) as bar:
-        yield Task(bar, bar.add_task(description, total=total))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=RICH_JUPYTER_WARNING, category=UserWarning)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ) as bar:
+            yield Task(bar, bar.add_task(description, total=total))

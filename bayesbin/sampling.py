@@ -47,6 +47,7 @@ import pymc as pm
 import pytensor
 
 from bayesbin._compat import get_group, has_group, set_group
+from bayesbin._progress import RICH_JUPYTER_WARNING
 from bayesbin._validation import check_positive_int
 from bayesbin.diagnostics import ConvergenceWarning, convergence_report
 from bayesbin.linear import (
@@ -662,6 +663,7 @@ def sample(
                 step.warm_up()
     with model, warnings.catch_warnings(), _bookkeeping_mode(light):
         warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
+        warnings.filterwarnings("ignore", message=RICH_JUPYTER_WARNING, category=UserWarning)
         result = pm.sample(
             draws=draws,
             tune=tune,

@@ -356,3 +356,23 @@ def test_initial_point_is_compiled_once_and_follows_the_model():
     np.testing.assert_array_equal(initial_point(model)["b"], np.full(2, 0.25))
     model.set_initval(model["b"], "prior")  # a random draw per call, as PyMC gives it
     assert not np.array_equal(initial_point(model)["b"], initial_point(model)["b"])
+
+
+def test_progress_bar_drops_richs_ipywidgets_request_only():
+    """rich asks for ipywidgets in every Jupyter cell with a bar; that request, and only it, is
+    silenced while bayesbin's bar runs (the user's own warnings still show)."""
+    import warnings
+
+    from bayesbin._progress import progress
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with progress("working", 2, True) as task:
+            warnings.warn('install "ipywidgets" for Jupyter support', UserWarning, stacklevel=1)
+            warnings.warn("the user's own warning", UserWarning, stacklevel=1)
+            task.advance(2)
+        warnings.warn('install "ipywidgets" for Jupyter support', UserWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == [
+        "the user's own warning",
+        'install "ipywidgets" for Jupyter support',  # outside the bar: not ours to drop
+    ]
