@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 __all__ = ["progress", "Task", "RICH_JUPYTER_WARNING"]
 
-# rich asks for ipywidgets to animate a bar in Jupyter; without them it still prints the bar
-# once it ends, so the request is noise in every notebook cell that shows progress
+# rich asks for ipywidgets to draw a live bar in Jupyter, as a UserWarning in every notebook cell
+# that shows progress; bayesbin does not need widgets, so the request is noise there
 RICH_JUPYTER_WARNING = '.*install "ipywidgets" for Jupyter support.*'
 
 
