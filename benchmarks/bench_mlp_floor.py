@@ -36,7 +36,6 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -146,16 +145,6 @@ def _compile(folder: str):
     return ctypes.CDLL(lib)
 
 
-def _best(f, n) -> float:
-    f()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return 1e3 * min(times)
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trained", default=None, help="folder of bench_nets.py (bnn.pkl)")
@@ -222,7 +211,7 @@ def main(argv=None) -> None:
               + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
         base = "numpy float32 x @ W1 (OpenBLAS)"
         for r in range(args.rounds):
-            t = {k: _best(f, args.repeat) for k, f in cases.items()}
+            t = {k: 1e3 * bench_bits.best_of(f, args.repeat) for k, f in cases.items()}
             print(f"round {r + 1}")
             for k, v in t.items():
                 print(f"  {k:40s} {v:7.2f} ms  {t[base] / v:5.2f}x")
