@@ -404,7 +404,9 @@ def numpy_forward(net: dict):
     """A float32 numpy forward pass (dense layers only) with batch norm folded into a*s + b."""
     steps = []
     for lay in net["layers"]:
-        if lay["kind"] == "dense":
+        if lay["kind"] == "binarize":
+            steps.append(("binarize", np.float32(lay["threshold"])))
+        elif lay["kind"] == "dense":
             steps.append(("dense", np.ascontiguousarray(np.asarray(lay["weights"], np.float32).T)))
         elif lay["kind"] == "batchnorm":
             a = lay["gamma"] / np.sqrt(lay["var"] + lay["eps"])
@@ -422,6 +424,8 @@ def numpy_forward(net: dict):
                 h = h @ step[1]
             elif step[0] == "affine":
                 h = h * step[1] + step[2]
+            elif step[0] == "binarize":
+                h = np.where(h > step[1], one, minus)
             else:
                 h = np.where(h >= 0, one, minus)
         return np.argmax(h, axis=1)
@@ -508,6 +512,8 @@ def jax_worker(spec_path: str) -> None:
                 )
             elif get["kind"] == "maxpool2d":
                 out.append(("pool", int(get.get("size", 2))))
+            elif get["kind"] == "binarize":
+                out.append(("binarize", np.float32(get["threshold"])))
             else:
                 out.append((get["kind"],))
         return out
@@ -531,6 +537,8 @@ def jax_worker(spec_path: str) -> None:
                 )
             elif p[0] == "flatten":
                 h = h.reshape(h.shape[0], -1)
+            elif p[0] == "binarize":
+                h = jnp.where(h > p[1], 1.0, -1.0).astype(jnp.float32)
         return h
 
     results = {}
@@ -584,6 +592,10 @@ def _load_trained(folder, n_members: int) -> dict:
     if os.path.exists(bnn_pkl):
         with open(bnn_pkl, "rb") as fh:
             out["mlp"] = pickle.load(fh).binary_network()
+    bin_pkl = os.path.join(folder, "bnn_bin.pkl")  # trained on binarized pixels
+    if os.path.exists(bin_pkl):
+        with open(bin_pkl, "rb") as fh:
+            out["mlpb"] = pickle.load(fh).binary_network()
     if os.path.exists(pb_pkl):
         with open(pb_pkl, "rb") as fh:
             pb = pickle.load(fh)
@@ -616,9 +628,15 @@ def network_sections(args) -> None:
     mlp = trained.get("mlp", mlp)
     cnn = trained.get("cnn", cnn)
     ens = trained.get("ens", ens)
-    kinds = {k: ("trained" if k in trained else "random") for k in ("mlp", "cnn", "ens")}
-    print(f"networks: MLP {kinds['mlp']}, CNN {kinds['cnn']}, ensemble {kinds['ens']}")
+    # the MLP trained on binarized pixels (input_threshold=0.5): its first layer is XNOR-popcount
+    mlpb = trained.get("mlpb", {**mlp, "layers": [{"kind": "binarize", "threshold": 0.5},
+                                                 *mlp["layers"]]})
+    kinds = {k: ("trained" if k in trained else "random") for k in ("mlp", "mlpb", "cnn", "ens")}
+    print(f"networks: MLP {kinds['mlp']}, MLP on binarized pixels {kinds['mlpb']}, "
+          f"CNN {kinds['cnn']}, ensemble {kinds['ens']}")
     p_mlp, p_cnn, p_ens = pack_network(mlp), pack_network(cnn), pack_network(ens)
+    p_mlpb = pack_network(mlpb)
+    assert p_mlpb.input_path(x[:10]) == "binarize"
     x1k = x[:1000]
     # exactness first: the packed forward passes equal the float64 reference bit for bit
     assert clf.input_path(x) == "planes255"
@@ -627,9 +645,13 @@ def network_sections(args) -> None:
     for net, desc in ((p_mlp, mlp), (p_cnn, cnn), (p_ens[3], ens[3])):
         assert net.input_path(x1k[:200]) == "levels255"
         assert np.array_equal(net.decision_function(x1k[:200]), reference_forward(desc, x1k[:200]))
-    print("exactness: packed logits == float64 reference on 200 rows (MLP, CNN, a member): yes")
+    assert np.array_equal(p_mlpb.decision_function(x1k[:200]), reference_forward(mlpb, x1k[:200]))
+    print("exactness: packed logits == float64 reference on 200 rows (MLPs, CNN, a member): yes")
     if trained:
-        for label, net, descs in (("MLP", p_mlp, [mlp]), ("CNN", p_cnn, [cnn]), ("ensemble", p_ens, ens)):
+        for label, net, descs in (("MLP", p_mlp, [mlp]), ("MLP binarized", p_mlpb, [mlpb]),
+                                  ("CNN", p_cnn, [cnn]), ("ensemble", p_ens, ens)):
+            if label == "MLP binarized" and "mlpb" not in trained:
+                continue
             n_chk = n_rows if label != "ensemble" else min(n_rows, 1000)  # float64 CNN x 16: slow
             logits = net.member_logits(x[:n_chk])
             same = all(np.array_equal(logits[m], reference_forward(d, x[:n_chk]))
@@ -639,17 +661,21 @@ def network_sections(args) -> None:
                   f"packed accuracy {acc:.4f}")
     f32_mlp = numpy_forward(mlp)
     agree_mlp = np.mean(f32_mlp(x1k) == p_mlp.predict(x1k))
+    f32_mlpb = numpy_forward(mlpb)
+    agree_mlpb = np.mean(f32_mlpb(x1k) == p_mlpb.predict(x1k))
     with tempfile.TemporaryDirectory() as tmp:
         npz = os.path.join(tmp, "nets.npz")
-        _save_nets(npz, {"mlp": [mlp], "cnn": [cnn], "ens": ens}, x)
+        _save_nets(npz, {"mlp": [mlp], "mlpb": [mlpb], "cnn": [cnn], "ens": ens}, x)
         rep = args.repeat
         cases = [
             {"name": "mlp", "net": "mlp", "batch": 1000, "repeat": rep, "labels": True},
+            {"name": "mlpb", "net": "mlpb", "batch": 1000, "repeat": rep},
             # best of `rep` like the packed side: with best of 2 the JAX CNN measured 185-330 ms
             # in quiet runs minutes apart; best of 7, interleaved, 172-180 ms
             {"name": "cnn", "net": "cnn", "batch": 1000, "repeat": rep, "labels": True},
             {"name": "ens", "net": "ens", "batch": n_rows, "repeat": 2, "labels": True},
             {"name": "mlp1", "net": "mlp", "batch": 1, "latency": True},
+            {"name": "mlpb1", "net": "mlpb", "batch": 1, "latency": True},
             {"name": "cnn1", "net": "cnn", "batch": 1, "latency": True},
         ]
         rows = {}
@@ -662,10 +688,14 @@ def network_sections(args) -> None:
                 r["qs_f32"] = timed(lambda: np.argmax(x @ w32 + b32, axis=1), rep * 2)
                 r["mlp_bits"] = timed(lambda: p_mlp.predict(x1k), rep)
                 r["mlp_f32"] = timed(lambda: f32_mlp(x1k), rep)
+                r["mlpb_bits"] = timed(lambda: p_mlpb.predict(x1k), rep)
+                r["mlpb_f32"] = timed(lambda: f32_mlpb(x1k), rep)
                 r["cnn_bits"] = timed(lambda: p_cnn.predict(x1k), rep)
                 r["ens_bits"] = timed(lambda: p_ens.predict(x), 2)
                 r["mlp1_bits"] = timed_call(lambda: p_mlp.predict(x1))
                 r["mlp1_f32"] = timed_call(lambda: f32_mlp(x1))
+                r["mlpb1_bits"] = timed_call(lambda: p_mlpb.predict(x1))
+                r["mlpb1_f32"] = timed_call(lambda: f32_mlpb(x1))
                 r["cnn1_bits"] = timed_call(lambda: p_cnn.predict(x1))
             r.update(run_jax(t, npz, cases))
     la = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
@@ -702,6 +732,18 @@ def network_sections(args) -> None:
     )
     print(f"  labels equal to numpy float32: {agree_mlp:.3f} (float32 rounding near a sign)")
     show(
+        "[6b] the same MLP trained on binarized pixels (input_threshold=0.5: +1 where x > 0.5), "
+        "batch 1,000, float32 pixels in, labels out",
+        "mlpb_f32",
+        [
+            ("numpy float32 (binarize, same weights, folded BN)", "mlpb_f32"),
+            ("JAX float32 (jit, CPU)", "mlpb"),
+            ("bayesbin packed network (XNOR first layer)", "mlpb_bits"),
+        ],
+    )
+    print(f"  labels equal to numpy float32: {agree_mlpb:.3f}; packed test accuracy "
+          f"{np.mean(p_mlpb.predict(x) == y):.4f} ({kinds['mlpb']} network, {n_rows:,} rows)")
+    show(
         "[7] CNN 32C3-MP2-64C3-MP2-512FC-SM10, batch 1,000",
         "cnn",
         [("JAX float32 (jit, CPU)", "cnn"), ("bayesbin packed network", "cnn_bits")],
@@ -727,6 +769,9 @@ def network_sections(args) -> None:
             ("MLP numpy float32", "mlp1_f32"),
             ("MLP JAX float32", "mlp1"),
             ("MLP bayesbin packed", "mlp1_bits"),
+            ("MLP on binarized pixels, numpy float32", "mlpb1_f32"),
+            ("MLP on binarized pixels, JAX float32", "mlpb1"),
+            ("MLP on binarized pixels, bayesbin packed", "mlpb1_bits"),
         ],
     )
     show("", "cnn1", [("CNN JAX float32", "cnn1"), ("CNN bayesbin packed", "cnn1_bits")])

@@ -7,6 +7,7 @@ is pickled (``<row>.pkl``) so the table can be printed again without training (`
 Usage::
 
     python benchmarks/bench_nets.py --rows bnn,bnn_sign --out /work/runs/nets/bench
+    python benchmarks/bench_nets.py --rows bnn_bin --out /work/runs/nets/bench  # binarized pixels
     nice -n 10 nohup python benchmarks/bench_nets.py --rows pbnet --pbnet-epochs 40 \\
         --out /work/runs/nets/bench > /work/runs/nets/bench/pbnet.log 2>&1 &
     python benchmarks/bench_nets.py --rows timing
@@ -90,10 +91,10 @@ def _train_record(est) -> dict:
     }
 
 
-def run_bnn(args, x, y, xt, yt, out: Path, sign: bool) -> dict:
+def run_bnn(args, x, y, xt, yt, out: Path, sign: bool, binarized: bool = False) -> dict:
     from bayesbin import nets
 
-    name = "bnn_sign" if sign else "bnn"
+    name = "bnn_sign" if sign else ("bnn_bin" if binarized else "bnn")
 
     def make(ckpt):
         return nets.BNN(
@@ -101,11 +102,15 @@ def run_bnn(args, x, y, xt, yt, out: Path, sign: bool) -> dict:
             final_lr_ratio=args.final_lr_ratio, validation_fraction=args.validation_fraction,
             early_stopping=False, output="sign" if sign else "real", allow_binary_output=sign,
             random_state=args.seed, progressbar=args.progressbar, checkpoint=ckpt,
+            input_threshold=0.5 if binarized else None,
         )
 
     est = _fit(make, name, out, x, y)
-    rec = {"row": name, "model": f"BNN {MLP}" + (" + output sign" if sign else ""),
-           **_train_record(est), "test": _metrics(est.predict_proba(xt), yt)}
+    model = f"BNN {MLP}" + (" + output sign" if sign else "")
+    if binarized:
+        model += " on binarized pixels (input_threshold=0.5)"
+    rec = {"row": name, "model": model, **_train_record(est),
+           "test": _metrics(est.predict_proba(xt), yt)}
     return rec
 
 
@@ -308,8 +313,9 @@ def main(argv=None) -> None:
         xt, yt = load_mnist("test")
         for row in args.rows.split(","):
             t0 = time.monotonic()
-            if row in ("bnn", "bnn_sign"):
-                rec = run_bnn(args, x, y, xt, yt, out, sign=row == "bnn_sign")
+            if row in ("bnn", "bnn_sign", "bnn_bin"):
+                rec = run_bnn(args, x, y, xt, yt, out, sign=row == "bnn_sign",
+                              binarized=row == "bnn_bin")
             elif row == "pbnet":
                 rec = run_pbnet(args, x, y, xt, yt, out)
             elif row == "peek":

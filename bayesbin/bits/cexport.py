@@ -2,7 +2,7 @@
 
 :func:`linear_header` writes the header of a packed linear classifier or ensemble (input: packed
 bits); :func:`network_header` that of a whole network or ensemble of networks (input: integer
-levels or packed ±1 bits).
+levels ``q`` meaning ``x = q / divisor``; a network with an input step binarizes them first).
 """
 
 from __future__ import annotations
@@ -269,6 +269,18 @@ static inline void P_dense_bits(const uint64_t *x, int iw, int n_in, const uint6
   }
 }
 
+/* The network's input step: bit 1 (+1) where q >= q_on, that is where x = q / divisor >
+   threshold in float32 (q_on precomputed from that comparison); n_pix pixels of c channels
+   (NHWC; a flat input is one pixel), each packed in wc words, padding bits zero. */
+static inline void P_binarize(const uint16_t *q, int n_pix, int c, int wc, long q_on,
+                              uint64_t *x) {
+  int p, ch;
+  for (p = 0; p < n_pix * wc; ++p) x[p] = 0;
+  for (p = 0; p < n_pix; ++p)
+    for (ch = 0; ch < c; ++ch)
+      if ((long)q[(size_t)p * c + ch] >= q_on) x[(size_t)p * wc + ch / 64] |= 1ULL << (ch % 64);
+}
+
 static inline void P_threshold(const int64_t *s, int n_out, const int64_t *tau,
                                const uint8_t *flip, uint64_t *y) {
   int u;
@@ -356,6 +368,34 @@ def _c_floats(arr: np.ndarray) -> str:
     return _c_nested(arr, _c_float)
 
 
+def level_threshold(threshold: float, divisor: float) -> int:
+    """The smallest level ``q`` in [0, 65535] with ``float32(q / divisor) > float32(threshold)``.
+
+    The input step compares in float32 (as training does); ``q / divisor`` rounded to float64
+    and then to float32 is non-decreasing in ``q`` (correctly rounded operations are monotone),
+    so ``q >= level_threshold(t, divisor)`` is exactly that comparison for every uint16 level,
+    with no float arithmetic in C.
+
+    Parameters
+    ----------
+    threshold : float
+        The network's ``input_threshold``.
+    divisor : float
+        Positive; the C input ``q`` means ``x = q / divisor``.
+
+    Returns
+    -------
+    int
+        In [0, 65536]; 65536 when no uint16 level lies above the threshold.
+    """
+    x = (np.arange(65536, dtype=np.float64) / np.float64(divisor)).astype(np.float32)
+    above = x > np.float32(threshold)
+    q_on = int(np.argmax(above)) if above.any() else 65536
+    if not above[q_on:].all():  # pragma: no cover - guards the monotonicity argument
+        raise AssertionError("q / divisor is not monotone in q")
+    return q_on
+
+
 def network_header(net, prefix: str, divisor: float) -> str:
     """The C99 header text of a packed network or ensemble (see ``export_c_header``).
 
@@ -378,6 +418,20 @@ def network_header(net, prefix: str, divisor: float) -> str:
     p, up = prefix, prefix.upper()
     s_n, k_n = net.n_members, net.n_classes
     lines, body, sizes = [], [], []
+    threshold = net.input_threshold
+    binarized = threshold is not None
+    step = []
+    if binarized:  # the input step: q -> packed +-1 bits x0, then layer 0 like a hidden one
+        q_on = level_threshold(threshold, divisor)
+        c0 = net.input_shape[-1]
+        n_pix = net.n_features // c0
+        x_words = n_pix * ((c0 + 63) // 64)
+        lines.append(f"#define {up}_INPUT_THRESHOLD {_c_float(threshold)}")
+        lines.append(f"#define {up}_Q_ON {q_on}L")
+        step = [
+            f"  uint64_t x0[{x_words}];",
+            f"  {p}_binarize(q, {n_pix}, {c0}, {(c0 + 63) // 64}, {up}_Q_ON, x0);",
+        ]
     for i, lay in enumerate(net.layers):
         w = lay.weights
         dims = "".join(f"[{d}]" for d in w.shape)
@@ -385,7 +439,9 @@ def network_header(net, prefix: str, divisor: float) -> str:
         if not lay.head:
             taus, flips = zip(
                 *(
-                    lay.thresholds(m, divisor, 65535) if lay.first else lay.thresholds(m)
+                    lay.thresholds(m, divisor, 65535)
+                    if lay.first and not binarized
+                    else lay.thresholds(m)
                     for m in range(s_n)
                 ),
                 strict=True,
@@ -403,27 +459,28 @@ def network_header(net, prefix: str, divisor: float) -> str:
             else int(np.prod(lay.out_shape[:-1], dtype=np.int64)) * ((lay.n_out + 63) // 64)
         )
         sizes.append(out_words)
-        src = "0" if i == 0 else f"a{i - 1}"
+        src = ("x0" if binarized else "0") if i == 0 else f"a{i - 1}"
+        levels = i == 0 and not binarized
         w_m, t_m, f_m = f"&{p}_w{i}[m][0][0]", f"{p}_tau{i}[m]", f"{p}_flip{i}[m]"
         c = lay.in_shape[-1]
         wc = (c + 63) // 64
         if lay.kind == "dense":
             iw = w.shape[2]
-            if i == 0:
+            if levels:
                 body.append(
-                    f"  P_dense_levels(q, {lay.fan_in}, {c}, {wc}, {iw}, {w_m}, {lay.n_out}, s);"
+                    f"  {p}_dense_levels(q, {lay.fan_in}, {c}, {wc}, {iw}, {w_m}, {lay.n_out}, s);"
                 )
             else:
-                body.append(f"  P_dense_bits({src}, {iw}, {lay.fan_in}, {w_m}, {lay.n_out}, s);")
+                body.append(f"  {p}_dense_bits({src}, {iw}, {lay.fan_in}, {w_m}, {lay.n_out}, s);")
             if not lay.head:
-                body.append(f"  P_threshold(s, {lay.n_out}, {t_m}, {f_m}, a{i});")
+                body.append(f"  {p}_threshold(s, {lay.n_out}, {t_m}, {f_m}, a{i});")
         else:
             h, wd = lay.in_shape[:2]
             size, on = lay.pool if lay.pool else (1, None)
             pmode = {None: 0, "scores": 1, "bits": 2}[on]
-            xs = "q, 0" if i == 0 else f"0, {src}"
+            xs = "q, 0" if levels else f"0, {src}"
             body.append(
-                f"  P_conv({int(i == 0)}, {xs}, {h}, {wd}, {c}, {wc}, &{p}_w{i}[m][0][0][0][0], "
+                f"  {p}_conv({int(levels)}, {xs}, {h}, {wd}, {c}, {wc}, &{p}_w{i}[m][0][0][0][0], "
                 f"{lay.n_out}, {t_m}, {f_m}, {size}, {pmode}, a{i});"
             )
     head = net.layers[-1]
@@ -433,7 +490,7 @@ def network_header(net, prefix: str, divisor: float) -> str:
     root = np.sqrt(o.var + o.eps[:, None])
     lines.append(f"static const double {p}_root[{s_n}][{k_n}] = {_c_floats(root)};")
     lines.append(f"static const double {p}_beta[{s_n}][{k_n}] = {_c_floats(o.beta)};")
-    scale = f" / {_c_float(divisor)}" if head.first and divisor != 1.0 else ""
+    scale = f" / {_c_float(divisor)}" if head.first and divisor != 1.0 and not binarized else ""
     acts = "".join(f"  uint64_t a{i}[{sizes[i]}];\n" for i in range(len(sizes) - 1))
     s_max = max(lay.n_out for lay in net.layers)
     classes = ", ".join(repr(c.item() if hasattr(c, "item") else c) for c in net.classes_)
@@ -445,6 +502,15 @@ def network_header(net, prefix: str, divisor: float) -> str:
         f"[{classes}].",
         f" * Input: q, {net.n_features} uint16 levels in NHWC order, meaning x = q / "
         f"{_c_float(divisor)}.",
+        *(
+            [
+                f" * Input step: +1 where x > {_c_float(threshold)} (in float32, x = q / "
+                f"{_c_float(divisor)}, i.e. q >= {up}_Q_ON), else -1;",
+                " * the first layer then runs by XNOR-popcount.",
+            ]
+            if binarized
+            else []
+        ),
         " * logits(q, member, out) gives one member's K logits (bit-exact with bayesbin's",
         " * PackedNetwork.decision_function); predict_proba averages softmax over members;",
         " * predict returns the class index. Link with -lm. */",
@@ -462,7 +528,7 @@ def network_header(net, prefix: str, divisor: float) -> str:
         f"  int64_t s[{s_max}];",
         "  int k;",
         acts.rstrip("\n"),
-        "\n".join(body).replace("P_", f"{p}_"),
+        "\n".join(step + body),
         f"  for (k = 0; k < {k_n}; ++k) {{",
         f"    double sf = (double)s[k]{scale};",
         f"    logits[k] = {p}_gamma[m][k] * (sf - {p}_mean[m][k]) / {p}_root[m][k] + "

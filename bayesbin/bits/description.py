@@ -1,32 +1,39 @@
 """Read and check the interchange description of a trained binary network (``bayesbin.nets``).
 
-A network is ``{"input_shape": (H, W, C) or (D,), "layers": [...], "classes": [...]}`` with
-the layer dicts of ``notes/layers_interchange.md``: ``dense`` (int8 weights (out, in) in
-{-1, +1}), ``conv2d`` (int8 weights (out, in, 3, 3), ``padding="same"``: zero padding,
-stride 1, cross-correlation), ``batchnorm`` (gamma, beta, mean, var of shape (C,), eps),
-``sign`` (+1 for ``s >= 0``), ``maxpool2d`` (``size``, stride = size, floor) and ``flatten``
-(NHWC, C order). Images are NHWC.
+This docstring defines the interchange format. A network is
+``{"input_shape": (H, W, C) or (D,), "layers": [...], "classes": [...]}`` (``classes``
+optional) with these layer dicts: ``dense`` (int8 weights (out, in) in {-1, +1}), ``conv2d``
+(int8 weights (out, in, 3, 3), ``padding="same"``: zero padding, stride 1,
+cross-correlation), ``batchnorm`` (gamma, beta, mean, var of shape (C,), eps), ``sign`` (+1
+for ``s >= 0``), ``maxpool2d`` (``size``, stride = size, floor), ``flatten`` (NHWC, C order)
+and ``binarize`` (``threshold``, a finite real ``t``: every input value becomes +1 where
+``x > t``, strictly greater, compared in float32 as ``float32(x) > float32(t)`` (as the
+networks are trained), else -1; the network's input step, so only as the very first layer). Images are NHWC.
 
 :func:`parse_network` groups the list into *blocks*, one per binary layer::
 
+    [binarize]                                    optional input step, first layer only
     op [maxpool] [batchnorm] sign [maxpool]      hidden (maxpool on the scores, or after sign)
     op [batchnorm] [maxpool] sign                 maxpool between batchnorm and sign
     dense [batchnorm]                             the head (last): float logits
 
 ``op`` is ``dense`` or ``conv2d``; ``flatten`` may stand between blocks. A maxpool between
 batchnorm and sign is the same function as one after the sign (the max of ``y`` is ``>= 0``
-exactly when some ``y`` is), so it is recorded as a pool on the output bits.
+exactly when some ``y`` is), so it is recorded as a pool on the output bits. After a
+``binarize`` step the first block sees ±1 values, exactly like a hidden one; the step's
+threshold is :attr:`ParsedNetwork.input_threshold` (None without the step).
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Block", "ParsedNetwork", "parse_ensemble", "parse_network"]
+__all__ = ["Block", "ParsedNetwork", "check_input_threshold", "parse_ensemble", "parse_network"]
 
-_KINDS = ("dense", "conv2d", "batchnorm", "sign", "maxpool2d", "flatten")
+_KINDS = ("binarize", "dense", "conv2d", "batchnorm", "sign", "maxpool2d", "flatten")
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,11 +90,22 @@ class Block:
 
 @dataclass(frozen=True, eq=False)
 class ParsedNetwork:
-    """A checked network: its input shape, blocks and class labels (None if not given)."""
+    """A checked network: its input shape, blocks and class labels (None if not given).
+
+    Attributes
+    ----------
+    input_shape : tuple of int
+    blocks : tuple of Block
+    classes : ndarray of shape (K,) or None
+    input_threshold : float or None
+        The threshold ``t`` of a leading ``binarize`` step (inputs become +1 where ``x > t``,
+        else -1), or None when the first layer takes the real inputs.
+    """
 
     input_shape: tuple
     blocks: tuple
     classes: np.ndarray | None
+    input_threshold: float | None = None
 
 
 def _shape(value, name: str) -> tuple:
@@ -140,6 +158,50 @@ def _batchnorm(layer: dict, c: int, where: str) -> tuple:
     return (*out, eps)
 
 
+def check_input_threshold(
+    value, name: str = "input_threshold", *, optional: bool = True
+) -> float | None:
+    """Check the threshold of a network's binarize step: a finite real number (or None).
+
+    Parameters
+    ----------
+    value : float or None
+    name : str
+        What to call it in error messages.
+    optional : bool
+        Whether None (no binarize step) is accepted.
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    TypeError
+        For a bool or a non-numeric value (None too unless ``optional``).
+    ValueError
+        For NaN or an infinite value.
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        also = " or None" if optional else ""
+        raise TypeError(f"{name} must be a finite real number{also}; got {value!r}")
+    t = float(value)
+    if not np.isfinite(t):
+        raise ValueError(f"{name} must be a finite real number; got {value!r}")
+    return t
+
+
+def _binarize(layer: dict, where: str) -> float:
+    if "threshold" not in layer:
+        raise ValueError(
+            f"{where}: binarize needs a 'threshold' (a finite real number: inputs become +1 "
+            "where x > threshold, else -1)"
+        )
+    return check_input_threshold(layer["threshold"], f"{where}: binarize threshold", optional=False)
+
+
 def _pool(layer: dict, shape: tuple, where: str) -> int:
     size = layer.get("size", 2)
     stride = layer.get("stride", size)
@@ -168,19 +230,28 @@ def parse_network(network: dict) -> ParsedNetwork:
     ------
     ValueError or TypeError
         For an unknown layer kind, shapes that do not chain, weights that are not ±1, a layer
-        order outside the grammar of the module docstring, or non-finite batch norm values.
+        order outside the grammar of the module docstring, non-finite batch norm values, a
+        ``binarize`` step that is not the first layer, or whose threshold is missing,
+        non-finite (ValueError), a bool or not a number (TypeError).
     """
     if not isinstance(network, dict) or "layers" not in network or "input_shape" not in network:
         raise TypeError("a network is a dict with 'input_shape' and 'layers'")
     input_shape = shape = _shape(network["input_shape"], "input_shape")
     layers = list(network["layers"])
-    blocks, i, flat_of = [], 0, None
+    blocks, i, flat_of, threshold = [], 0, None, None
+    if layers and isinstance(layers[0], dict) and layers[0].get("kind") == "binarize":
+        threshold, i = _binarize(layers[0], "layer 0"), 1
     while i < len(layers):
         layer = layers[i]
         where = f"layer {i}"
         kind = layer.get("kind") if isinstance(layer, dict) else None
         if kind not in _KINDS:
             raise ValueError(f"{where}: unknown layer kind {kind!r}")
+        if kind == "binarize":
+            raise ValueError(
+                f"{where}: binarize is the network's input step and may only be the first "
+                "layer (layer 0)"
+            )
         if kind == "flatten":
             if len(shape) == 3:
                 flat_of, shape = shape, (int(np.prod(shape)),)
@@ -261,16 +332,28 @@ def parse_network(network: dict) -> ParsedNetwork:
         classes = np.asarray(classes)
         if classes.shape != (blocks[-1].n_out,):
             raise ValueError(f"classes must list {blocks[-1].n_out} labels; got {classes.shape}")
-    return ParsedNetwork(input_shape, tuple(blocks), classes)
+    return ParsedNetwork(input_shape, tuple(blocks), classes, threshold)
 
 
 def parse_ensemble(networks) -> list[ParsedNetwork]:
     """Parse one network (a dict) or several with the same architecture (a list of dicts).
 
+    Parameters
+    ----------
+    networks : dict or list of dict
+        Interchange descriptions (see the module docstring).
+
     Returns
     -------
     list of ParsedNetwork
-        One per member; their blocks share kinds, shapes, pools and the presence of batch norm.
+        One per member; their blocks share kinds, shapes, pools and the presence of batch norm,
+        and they share the input step (``input_threshold``, or none).
+
+    Raises
+    ------
+    ValueError or TypeError
+        As :func:`parse_network`, and for members of different architectures, classes or
+        input steps.
     """
     if isinstance(networks, dict):
         networks = [networks]
@@ -285,6 +368,12 @@ def parse_ensemble(networks) -> list[ParsedNetwork]:
         )
         if not same:
             raise ValueError(f"network {k} does not have the architecture of network 0")
+        if p.input_threshold != first.input_threshold:
+            raise ValueError(
+                f"network {k} has another input step than network 0 (binarize threshold "
+                f"{p.input_threshold!r} against {first.input_threshold!r}): the members of an "
+                "ensemble share the input step"
+            )
         if (p.classes is None) != (first.classes is None) or (
             p.classes is not None and not np.array_equal(p.classes, first.classes)
         ):

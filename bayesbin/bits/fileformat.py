@@ -1,7 +1,8 @@
 r"""The ``.bbits`` file format: a checksummed container with a JSON header and a table of layers.
 
 Container (both versions). An 8-byte magic ``b"\x89BAYBIT\n"``, uint32 format version,
-uint32 flags (0), uint64 header length (all little-endian), the UTF-8 JSON header, the raw
+uint32 flags (0, or ``FLAG_INPUT_STEP`` = 1 for a network with a binarize input step, so that
+older readers refuse it), uint64 header length (all little-endian), the UTF-8 JSON header, the raw
 little-endian arrays listed in the header's ``arrays`` table (``name``, ``dtype``, ``shape``,
 ``offset`` into the payload, ``nbytes``), then the SHA-256 of every preceding byte.
 
@@ -15,10 +16,12 @@ ensemble with fixed arrays ``weights`` (uint64 (S, R, n_words)), ``scale`` (floa
 Version 2 (written now). Header fields: ``format`` ("bayesbin.bits"), ``bit_order``,
 ``byte_order``, ``model`` ("linear" or "network"), ``kind`` ("classifier" or "ensemble"),
 ``n_members`` (S), ``classes``, ``classes_dtype``, ``input`` (linear: ``n_features``,
-``inputs``, ``binarize_threshold``, ``input_encoding``; network: ``shape``), ``layers`` (the
-table of layers, below), ``metadata`` and ``arrays``. Arrays start at multiples of 8 bytes
-(zero padding between them) and are named ``layers.<i>.<field>``; every one has the members
-axis S first.
+``inputs``, ``binarize_threshold``, ``input_encoding``; network: ``shape`` and
+``binarize_threshold``, the threshold ``t`` of the network's input step, +1 where ``x > t``,
+else -1, or null for none; files written before that field existed lack it and load as
+null), ``layers`` (the table of layers, below), ``metadata`` and ``arrays``. Arrays start at
+multiples of 8 bytes (zero padding between them) and are named ``layers.<i>.<field>``; every
+one has the members axis S first.
 
 Each ``layers`` entry has ``kind`` ("dense" or "conv2d"), ``in_shape`` ((D,) or (H, W, C)),
 ``n_out``, ``out_shape``, ``weights`` (packed uint64: dense (S, n_out, n_in_words) with an
@@ -32,7 +35,8 @@ image input packed pixel by pixel, ``ceil(C / 64)`` words each, in NHWC order; c
   uint8 arrays (S, n_out));
 * ``{"kind": "batchnorm_sign", "gamma", "beta", "mean", "var", "eps"}``: a first layer on real
   inputs (float64 (S, n_out), eps (S,)); its thresholds depend on the input's divisor and are
-  derived when the file is read;
+  derived when the file is read (for ±1 inputs, those of a binarized network included, with
+  divisor 1);
 * ``{"kind": "batchnorm", ...}`` (same fields): a network's head, the logits.
 
 Reading is bounded: the file size is checked before anything is read; the header length is
@@ -58,6 +62,7 @@ from bayesbin._validation import check_choice
 from bayesbin.bits.packing import BIT_ORDER
 
 __all__ = [
+    "FLAG_INPUT_STEP",
     "FORMAT_VERSION",
     "linear_fields",
     "network_fields",
@@ -68,6 +73,10 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 2
+FLAG_INPUT_STEP = 1
+"""Container flag of a network with an input step (``binarize_threshold`` set): readers from
+before the step existed refuse such a file ("unknown flags") instead of running the network on
+real inputs."""
 _MAGIC = b"\x89BAYBIT\n"
 _PREFIX = struct.Struct("<8sIIQ")  # magic, version, flags, header length
 _DIGEST = 32
@@ -109,7 +118,7 @@ def _jsonable_classes(classes: np.ndarray) -> tuple[list, str]:
     )
 
 
-def _write(path, header: dict, arrays: list[tuple[str, np.ndarray]]) -> None:
+def _write(path, header: dict, arrays: list[tuple[str, np.ndarray]], flags: int = 0) -> None:
     """Encode ``header`` plus ``arrays`` as a version-2 container and write it atomically."""
     table, chunks, offset = [], [], 0
     for name, arr in arrays:
@@ -132,7 +141,7 @@ def _write(path, header: dict, arrays: list[tuple[str, np.ndarray]]) -> None:
         blob = json.dumps(header, sort_keys=True, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise TypeError(f"metadata must be JSON-serialisable: {exc}") from exc
-    body = b"".join([_PREFIX.pack(_MAGIC, FORMAT_VERSION, 0, len(blob)), blob, *chunks])
+    body = b"".join([_PREFIX.pack(_MAGIC, FORMAT_VERSION, flags, len(blob)), blob, *chunks])
     data = body + hashlib.sha256(body).digest()
     atomic_write(path, lambda fh: fh.write(data))
 
@@ -205,14 +214,17 @@ def save_network(net, path) -> None:
     """
     header = _common_header(net, "network", net.n_members)
     header["kind"] = "ensemble" if net.n_members > 1 else "classifier"
-    header["input"] = {"shape": list(net.input_shape)}
+    header["input"] = {
+        "shape": list(net.input_shape),
+        "binarize_threshold": net.input_threshold,  # None: no input step
+    }
     entries, arrays = [], []
     for i, layer in enumerate(net.layers):
         entry, named = layer.table_entry(f"layers.{i}")
         entries.append(entry)
         arrays += named
     header["layers"] = entries
-    _write(path, header, arrays)
+    _write(path, header, arrays, flags=0 if net.input_threshold is None else FLAG_INPUT_STEP)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,6 +369,13 @@ def _in_words(shape: tuple) -> int:
     return shape[0] * shape[1] * ((shape[2] + 63) // 64)
 
 
+def _network_threshold(inp: dict) -> float | None:
+    """A network's ``input.binarize_threshold``: absent (older files) or null, or finite."""
+    if inp.get("binarize_threshold") is None:
+        return None
+    return float(_need(inp, "binarize_threshold", float))
+
+
 def _v2_arrays(header: dict) -> dict:
     """Expected arrays of a version-2 file; checks that its table of layers chains."""
     if header.get("format") != "bayesbin.bits":
@@ -384,6 +403,7 @@ def _v2_arrays(header: dict) -> dict:
         _dims(list(shape), "n_features")
     else:
         shape = _dims(_need(inp, "shape", list), "input shape", (1, 3))
+        _network_threshold(inp)
     expected = {}
     for i, entry in enumerate(layers):
         if not isinstance(entry, dict):
@@ -486,7 +506,7 @@ def read_file(path) -> tuple[int, dict, dict]:
                 f"{path}: unsupported bayesbin bits format version {version} (this reader knows "
                 f"1 and {FORMAT_VERSION})"
             )
-        if flags != 0:
+        if flags & ~FLAG_INPUT_STEP or (flags and version == 1):
             raise ValueError(f"{path}: unknown flags {flags}")
         if header_len > size - _PREFIX.size - _DIGEST or header_len > _MAX_HEADER:
             raise ValueError(f"{path}: header length {header_len} exceeds the file")
@@ -499,6 +519,16 @@ def read_file(path) -> tuple[int, dict, dict]:
             if not isinstance(header, dict):
                 raise ValueError("header is not a JSON object")
             expected = _v1_arrays(header) if version == 1 else _v2_arrays(header)
+            step = (
+                version == 2
+                and header.get("model") == "network"
+                and _network_threshold(header["input"]) is not None
+            )
+            if bool(flags & FLAG_INPUT_STEP) != step:
+                raise ValueError(
+                    f"flags {flags} disagree with the header: the input step "
+                    f"(binarize_threshold) is {'set' if step else 'not set'}"
+                )
             payload = _Payload(_need(header, "arrays", list), expected, align)
         except json.JSONDecodeError as exc:
             raise ValueError(
@@ -582,8 +612,8 @@ def network_fields(header: dict, arrays: dict) -> dict:
     Returns
     -------
     dict
-        ``input_shape``, ``layers`` (each entry of the header's table with its arrays in place
-        of their names), ``classes`` and ``metadata``.
+        ``input_shape``, ``input_threshold`` (float or None), ``layers`` (each entry of the
+        header's table with its arrays in place of their names), ``classes`` and ``metadata``.
     """
     layers = []
     for i, entry in enumerate(header["layers"]):
@@ -595,6 +625,7 @@ def network_fields(header: dict, arrays: dict) -> dict:
         layers.append({**entry, "weights": arrays[f"{name}.weights"], "output": out})
     return {
         "input_shape": tuple(header["input"]["shape"]),
+        "input_threshold": _network_threshold(header["input"]),
         "layers": layers,
         "classes": _classes_from_json(header["classes"], _need(header, "classes_dtype", str)),
         "metadata": header["metadata"],

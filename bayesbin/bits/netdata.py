@@ -1,7 +1,8 @@
 """Sampled binary networks as ArviZ data, and layer dicts filled from a template: one reader/writer.
 
 A *template* describes a network without arrays (``input_shape``, ``classes``, ``eps`` and a list
-of ``{"kind", "name"[, "size"]}``); :func:`build_network` fills it with ±1 weights and batch-norm
+of ``{"kind", "name"[, "size"]}``, led by ``{"kind": "binarize", "threshold"}`` for binarized
+inputs); :func:`build_network` fills it with ±1 weights and batch-norm
 statistics to give a network in the interchange format of :mod:`bayesbin.bits.description`.
 :func:`networks_to_idata` stores a list of such networks (PBNet's sampled networks) as ArviZ
 ``InferenceData`` and :func:`networks_from_idata` reads them back. Both live here, below
@@ -69,6 +70,8 @@ def build_network(template: dict, weights: dict, bn: dict) -> dict:
             )
         elif kind == "maxpool2d":
             layers.append({"kind": kind, "size": int(spec["size"])})
+        elif kind == "binarize":
+            layers.append({"kind": kind, "threshold": float(spec["threshold"])})
         else:
             layers.append({"kind": kind})
     return {
@@ -132,6 +135,7 @@ def networks_to_idata(
         "inference": _INFERENCE_NOTE,
         "weight_encoding": "int8 in {-1, +1} (packed: bit 1 <-> +1); sign(0) = +1",
         "conv_layout": "OIHW, 3x3, stride 1, padding 'same' with zero padding",
+        "inputs": _inputs_note(template),
         **(attrs or {}),
     }
     idata = to_idata(posterior, dims=dims, attrs=meta)
@@ -148,6 +152,13 @@ def networks_to_idata(
     )
     set_group(idata, "constant_data", ds)
     return idata
+
+
+def _inputs_note(template: dict) -> str:
+    first = template["layers"][0] if template["layers"] else {}
+    if first.get("kind") == "binarize":
+        return f"binarized: +1 where x > {first['threshold']!r}, else -1"
+    return "real values into the first layer"
 
 
 def networks_from_idata(result) -> list[dict]:

@@ -18,6 +18,13 @@ The first layer sums the integer levels exactly (level accumulation, or XNOR-pop
 inputs) and folds its batch norm and sign into thresholds for the input's divisor. Any other
 real input (``"float"``) runs the first layer in float64 (``x @ W.T``, a BLAS sum whose
 rounding may differ from another float computation's) and the rest packed.
+
+Binarized inputs. A network whose description starts with ``{"kind": "binarize",
+"threshold": t}`` (:attr:`PackedNetwork.input_threshold`) takes every input through that step
+(``"binarize"``): each value becomes the bit ``x > t`` (+1, else -1), compared in float32
+(``float32(x) > float32(t)``, as training in JAX compares the estimators' float32 inputs), packed
+in one pass, and the first layer runs by XNOR-popcount like a hidden one. Exact for every finite
+input, levels or not (levels are not detected: the step always applies).
 """
 
 from __future__ import annotations
@@ -27,12 +34,12 @@ import numpy as np
 from bayesbin._validation import check_matrix, draw_indices
 from bayesbin.bits import cexport as _cexport
 from bayesbin.bits import fileformat as _fileformat
-from bayesbin.bits.description import parse_ensemble
+from bayesbin.bits.description import check_input_threshold, parse_ensemble
 from bayesbin.bits.linear import _check_classes
 from bayesbin.bits.linear import to_bits as _linear_to_bits
 from bayesbin.bits.netdata import is_networks_result, networks_from_idata
 from bayesbin.bits.netlayers import NetLayer
-from bayesbin.bits.packing import levels_input, pack_bits
+from bayesbin.bits.packing import _pack_threshold, levels_input, n_words, pack_bits
 from bayesbin.linear.maths import softmax
 
 __all__ = ["PackedNetwork", "pack_network", "to_bits"]
@@ -55,6 +62,7 @@ def pack_network(description, *, classes=None, metadata: dict | None = None) -> 
     Returns
     -------
     PackedNetwork
+        With ``input_threshold`` set when the description starts with a ``binarize`` step.
     """
     parsed = parse_ensemble(description)
     n_blocks = len(parsed[0].blocks)
@@ -64,7 +72,13 @@ def pack_network(description, *, classes=None, metadata: dict | None = None) -> 
     ]
     if classes is None:
         classes = parsed[0].classes
-    return PackedNetwork(parsed[0].input_shape, layers, classes=classes, metadata=metadata)
+    return PackedNetwork(
+        parsed[0].input_shape,
+        layers,
+        classes=classes,
+        metadata=metadata,
+        input_threshold=parsed[0].input_threshold,
+    )
 
 
 def to_bits(result, *, rule: str | None = None, draws=None, classes=None, **options):
@@ -131,10 +145,15 @@ class PackedNetwork:
         ``first``, the last ``head`` (dense, K logits).
     classes : array-like of shape (K,), optional
     metadata : dict, optional
+    input_threshold : float, optional
+        The network's input step: every input value becomes +1 where ``x > input_threshold``
+        (compared in float32), else -1, before the first layer, which then works on packed ±1
+        bits. None (default): the first layer takes the real inputs.
 
     Attributes
     ----------
     input_shape : tuple of int
+    input_threshold : float or None
     n_features : int
         Input values per row, ``prod(input_shape)``.
     n_classes : int
@@ -149,8 +168,17 @@ class PackedNetwork:
     ``predict`` is ``classes_[argmax]`` of those (first on ties).
     """
 
-    def __init__(self, input_shape, layers, *, classes=None, metadata: dict | None = None):
+    def __init__(
+        self,
+        input_shape,
+        layers,
+        *,
+        classes=None,
+        metadata: dict | None = None,
+        input_threshold: float | None = None,
+    ):
         self.input_shape = tuple(int(v) for v in input_shape)
+        self.input_threshold = check_input_threshold(input_threshold)
         layers = list(layers)
         if not layers or not all(isinstance(lay, NetLayer) for lay in layers):
             raise TypeError("layers must be a non-empty list of NetLayer")
@@ -179,7 +207,11 @@ class PackedNetwork:
             for i, e in enumerate(entries)
         ]
         return cls(
-            fields["input_shape"], layers, classes=fields["classes"], metadata=fields["metadata"]
+            fields["input_shape"],
+            layers,
+            classes=fields["classes"],
+            metadata=fields["metadata"],
+            input_threshold=fields.get("input_threshold"),
         )
 
     # ---- views ------------------------------------------------------------------------------
@@ -222,7 +254,11 @@ class PackedNetwork:
             }
             layers.append(NetLayer.from_table(entry, first=lay.first, head=lay.head))
         return PackedNetwork(
-            self.input_shape, layers, classes=self.classes_, metadata=self.metadata
+            self.input_shape,
+            layers,
+            classes=self.classes_,
+            metadata=self.metadata,
+            input_threshold=self.input_threshold,
         )
 
     def __repr__(self) -> str:
@@ -230,8 +266,9 @@ class PackedNetwork:
             f"{lay.kind}{lay.n_out}" + (f"+pool{lay.pool[0]}({lay.pool[1]})" if lay.pool else "")
             for lay in self.layers
         )
+        step = "" if self.input_threshold is None else f"input_threshold={self.input_threshold!r}, "
         return (
-            f"PackedNetwork(input_shape={self.input_shape}, layers={kinds}, "
+            f"PackedNetwork(input_shape={self.input_shape}, {step}layers={kinds}, "
             f"n_members={self.n_members}, n_classes={self.n_classes})"
         )
 
@@ -244,6 +281,8 @@ class PackedNetwork:
         if len(shape) == 1 + len(self.input_shape) and tuple(shape[1:]) == self.input_shape:
             arr = np.reshape(arr, (shape[0], -1))
         arr = check_matrix(arr, "x", n_features=self.n_features, finite=False, native=True)
+        if self.input_threshold is not None:
+            return "binarize", self._binarize(arr)
         lev = levels_input(arr)
         if lev is not None:
             return ("levels255" if lev.divisor == 255.0 else "levels"), lev
@@ -255,6 +294,33 @@ class PackedNetwork:
             return "bitspm1", bits
         return "float", np.asarray(arr, dtype=np.float64)
 
+    def _binarize(self, arr: np.ndarray) -> np.ndarray:
+        """The input step: bits ``arr > input_threshold`` packed as the first layer takes them.
+
+        Parameters
+        ----------
+        arr : ndarray of shape (n, n_features)
+            Checked (C-contiguous, native dtype).
+
+        Returns
+        -------
+        ndarray of uint64
+            (n, ceil(D / 64)) for a flat input; (n, H, W, ceil(C / 64)) for an image (each
+            pixel's channels in their own words, NHWC), padding bits zero.
+        """
+        if arr.dtype.kind == "f":  # NaN and +-inf propagate into the extremes
+            lo, hi = arr.min(), arr.max()
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+                raise ValueError(f"x contains {bad} NaN or infinite value(s); all must be finite")
+        n, c = arr.shape[0], self.input_shape[-1]
+        rows = arr.reshape(-1, c).astype(np.float32, copy=False)  # one row per pixel
+        out = np.empty((rows.shape[0], n_words(c)), dtype=np.uint64)
+        # the kernel compares in float64: float32 values against float64(float32(t)) is the
+        # float32 comparison float32(x) > float32(t) (both sides exact in float64)
+        _pack_threshold(rows, float(np.float32(self.input_threshold)), out)
+        return out.reshape(n, *self.input_shape[:-1], out.shape[1])
+
     def input_path(self, x) -> str:
         """How the first layer will treat ``x``.
 
@@ -264,8 +330,10 @@ class PackedNetwork:
 
         Returns
         -------
-        {"levels255", "levels", "bitspm1", "float"}
-            Exact ``k / 255`` pixels, exact integer levels, ±1 values (XNOR-popcount), or the
+        {"binarize", "levels255", "levels", "bitspm1", "float"}
+            The network's own input step (whenever ``input_threshold`` is set, whatever ``x``
+            holds: bits ``x > input_threshold``, then XNOR-popcount); otherwise exact
+            ``k / 255`` pixels, exact integer levels, ±1 values (XNOR-popcount), or the
             float64 first layer.
         """
         return self._prepare(x)[0]
@@ -276,7 +344,7 @@ class PackedNetwork:
         first = self.layers[0]
         if path in ("levels255", "levels"):
             h = first.run_levels(data.q, data.divisor, m)
-        elif path == "bitspm1":
+        elif path in ("bitspm1", "binarize"):
             h = first.run_bits(data, m)
         else:
             h = first.run_float(data, m)
@@ -376,7 +444,11 @@ class PackedNetwork:
         * ``int <prefix>_predict(const uint16_t *q)`` (class index).
 
         The logits are those of :meth:`decision_function` on ``q / divisor`` (same integers,
-        same float64 operations). Compile with ``cc -std=c99 ... -lm``. Written atomically.
+        same float64 operations). With an ``input_threshold`` ``t`` the C code binarizes first:
+        bit ``x > t`` compared in float32 as :meth:`decision_function` does, for ``x = q /
+        divisor`` (float32 of the float64 quotient, what ``load_mnist``'s pixels are), found as
+        the integer comparison ``q >= Q_ON`` (``<PREFIX>_Q_ON``, derived from that very
+        comparison at export), then runs the first layer by XNOR-popcount. Compile with ``cc -std=c99 ... -lm``. Written atomically.
 
         Parameters
         ----------

@@ -1,11 +1,14 @@
 """The float64 reference forward pass of an interchange network description, in plain numpy.
 
 Independent of the packed kernels and of :mod:`bayesbin.bits.description`'s grouping: it applies
-the layer dicts one by one, as ``notes/layers_interchange.md`` defines them. It is exact: every
-binary layer's pre-activation is a sum of ±1 products (integers, exact in float64 whatever the
-summation order); a first layer fed real inputs that are exactly ``k / 255`` (float64, or the
-float32 nearest ``k / 255`` as ``pixels / 255`` in float32 gives) sums the integers ``k`` and
-divides once by 255, so the packed forward pass can match it bit for bit. Batch norm is
+the layer dicts one by one, as the docstring of :mod:`bayesbin.bits.description` defines them. It
+is exact: every binary layer's pre-activation is a sum of ±1 products (integers, exact in float64
+whatever the summation order); a first layer fed real inputs that are exactly ``k / 255``
+(float64, or the float32 nearest ``k / 255`` as ``pixels / 255`` in float32 gives) sums the
+integers ``k`` and divides once by 255, so the packed forward pass can match it bit for bit. A
+leading ``binarize`` step compares in float32, as the networks are trained (JAX, float32
+inputs): ``+1.0`` where ``float32(x) > float32(threshold)``, else ``-1.0``; no level detection
+then. Batch norm is
 ``gamma * (s - mean) / sqrt(var + eps) + beta`` evaluated in that order.
 """
 
@@ -58,7 +61,8 @@ def reference_forward(network: dict, x) -> np.ndarray:
         An interchange description (``input_shape``, ``layers``).
     x : array-like of shape (n, *input_shape) or (n, prod(input_shape))
         Real inputs. Values that are all exactly ``k / 255`` are treated as the pixels
-        ``k / 255`` (integer sums divided by 255 in the first binary layer).
+        ``k / 255`` (integer sums divided by 255 in the first binary layer), unless the network
+        starts with a ``binarize`` step (which sees the values as given).
 
     Returns
     -------
@@ -67,16 +71,25 @@ def reference_forward(network: dict, x) -> np.ndarray:
     shape = tuple(int(v) for v in network["input_shape"])
     arr = np.asarray(x)
     arr = arr.reshape(arr.shape[0], *shape)
-    levels = as_levels(arr)
+    layers = list(network["layers"])
+    binarized = bool(layers) and layers[0]["kind"] == "binarize"
+    levels = None if binarized else as_levels(arr)
     divisor = 1.0
     if levels is not None:
         h, divisor = levels
     else:
         h = arr.astype(np.float64)
     first = True
-    for layer in network["layers"]:
+    for i, layer in enumerate(layers):
         kind = layer["kind"]
-        if kind == "dense":
+        if kind == "binarize":
+            if i != 0:
+                raise ValueError(f"layer {i}: binarize may only be the first layer")
+            # in float32, as training compares (JAX, float32 inputs): float32(x) >
+            # float32(threshold), written with both float32 values exactly in float64
+            x32 = np.asarray(arr).astype(np.float32).astype(np.float64)
+            h = np.where(x32 > float(np.float32(layer["threshold"])), 1.0, -1.0)
+        elif kind == "dense":
             w = np.asarray(layer["weights"], dtype=np.float64)
             h = h @ w.T
         elif kind == "conv2d":

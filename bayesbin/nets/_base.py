@@ -200,6 +200,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             "init_scale": _float_param(self.init_scale, "init_scale", low=0.0),
             "augment_shift": check_positive_int(self.augment_shift, "augment_shift", minimum=0),
         }
+        if self.input_threshold is not None:
+            p["input_threshold"] = _float_param(self.input_threshold, "input_threshold",
+                                                low=-math.inf)
         check_choice(self.output, "output", ("real", "sign"))
         allow = _bool_param(self.allow_binary_output, "allow_binary_output")
         early = _bool_param(self.early_stopping, "early_stopping")
@@ -317,7 +320,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 f"layer SM{len(self.classes_)} or pass classes=[...] with {plan.n_outputs} labels"
             )
         self.plan_ = plan
-        self.template_ = network_template(plan, self.classes_)
+        self.template_ = network_template(plan, self.classes_,
+                                          input_threshold=hp.get("input_threshold"))
         seed = self._resolve_seed()
         rng = np.random.default_rng([seed, 0])
         n_val = int(round(hp["validation_fraction"] * xs.shape[0]))

@@ -23,6 +23,7 @@ from jax.scipy.special import log_ndtr, ndtr
 from bayesbin.nets.layers import (
     batch_norm,
     batch_stats,
+    binarize,
     binary_moments,
     binary_probability,
     gaussian_dense,
@@ -211,7 +212,9 @@ def binary_forward(template, params, stats, x, *, kq, aq, mask=None, train=False
     batch = {}
     for spec in template["layers"]:
         kind = spec["kind"]
-        if kind in ("conv2d", "dense"):
+        if kind == "binarize":
+            h = binarize(h, spec["threshold"], jnp)
+        elif kind in ("conv2d", "dense"):
             w = params[spec["name"]]["w"]
             wb = w if float_net else kq(w)
             h = conv2d(h, wb) if kind == "conv2d" else h @ wb.T
@@ -268,7 +271,9 @@ def clt_forward(template, params, stats, x, *, pool, noise=None, mask=None, trai
     batch = {}
     for spec in template["layers"]:
         kind = spec["kind"]
-        if kind in ("conv2d", "dense"):
+        if kind == "binarize":  # deterministic ±1 inputs (variance 0)
+            mu = binarize(mu, spec["threshold"], jnp)
+        elif kind in ("conv2d", "dense"):
             theta = jnp.tanh(params[spec["name"]]["w"] / weight_temperature)
             if kind == "conv2d":
                 mu, var = gaussian_conv2d(mu, var, theta)
@@ -341,7 +346,7 @@ def run_binary_network(net: dict, x) -> np.ndarray:
             stats[lay["name"]] = {"mean": jnp.asarray(lay["mean"], jnp.float32),
                                   "var": jnp.asarray(lay["var"], jnp.float32)}
     eps = [lay["eps"] for lay in net["layers"] if lay["kind"] == "batchnorm"]
-    template = {"layers": [{k: v for k, v in lay.items() if k in ("kind", "name", "size")}
+    template = {"layers": [{k: v for k, v in lay.items() if k in ("kind", "name", "size", "threshold")}
                            for lay in net["layers"]], "eps": eps[0] if eps else 1e-4}
     sign = make_quantizer(SteSign())
     x = jnp.asarray(np.asarray(x, np.float32).reshape((-1, *net["input_shape"])))

@@ -106,6 +106,15 @@ class BNN(BinaryNetClassifier):
         (deterministic for a given ``random_state``). The validation rows, the batch-norm
         rows and prediction see the images as they are. A flat-input network refuses it.
         On full MNIST it did not help the PBNet CNN (BENCHMARKS.md, P7).
+    input_threshold : float, optional
+        None (default): the first layer takes the real inputs. A number ``t``: the network
+        binarizes its inputs first, ``+1`` where ``x > t`` and ``-1`` elsewhere (e.g. 0.5 for
+        pixels in [0, 1]), in training and in every prediction; the step is part of the network
+        (``network_`` starts with ``{"kind": "binarize", "threshold": t}``), so the packed
+        network of :meth:`to_bits` takes float inputs and binarizes them itself, and its first
+        layer is an XNOR-popcount layer like the hidden ones (faster than the exact-level first
+        layer real inputs need; BENCHMARKS.md, P8). Shifted training images (``augment_shift``)
+        are shifted before binarization, their border filled with 0.
 
     Attributes
     ----------
@@ -162,6 +171,7 @@ class BNN(BinaryNetClassifier):
         checkpoint=None,
         warm_start=False,
         augment_shift=0,
+        input_threshold=None,
     ):
         self.architecture = architecture
         self.epochs = epochs
@@ -185,6 +195,7 @@ class BNN(BinaryNetClassifier):
         self.checkpoint = checkpoint
         self.warm_start = warm_start
         self.augment_shift = augment_shift
+        self.input_threshold = input_threshold
 
     def _check_own_params(self) -> None:
         get_quantizer(self.kernel_quantizer, "kernel_quantizer")

@@ -13,6 +13,7 @@ import numpy as np
 
 from bayesbin.nets.export import _as_rows, _chunk_rows, _Moments
 from bayesbin.nets.layers import (
+    binarize,
     binary_moments,
     binary_probability,
     gaussian_conv2d,
@@ -28,6 +29,8 @@ __all__ = ["clt_bn_statistics", "clt_forward"]
 def _apply(spec: dict, state, theta: dict, bn: dict, pool: str, eps: float):
     mu, var = state
     kind = spec["kind"]
+    if kind == "binarize":  # deterministic ±1 inputs
+        return binarize(mu, spec["threshold"]), None
     if kind == "conv2d":
         return gaussian_conv2d(mu, var, theta[spec["name"]])
     if kind == "dense":

@@ -1,11 +1,12 @@
 """Binary networks as plain layer dicts (numpy): build, run, re-estimate batch norm, ArviZ round trip.
 
 A network is ``{"input_shape": (H, W, C) or (D,), "layers": [...], "classes": [...]}`` in the
-format of the packed-bit interchange (notes/layers_interchange.md): ``"dense"`` (int8 weights
+format of the packed-bit interchange (:mod:`bayesbin.bits.description`): ``"dense"`` (int8 weights
 ``(out, in)`` in {-1, +1}, ``s = x @ W.T``), ``"conv2d"`` (int8 OIHW ``(out, in, 3, 3)``,
 padding "same" with zero padding: a padded pixel contributes 0), ``"batchnorm"`` (gamma, beta,
 mean, var of shape (C,), eps), ``"sign"`` (sign(0) = +1), ``"maxpool2d"`` (size, stride = size,
-floor) and ``"flatten"`` (NHWC -> C order). Layer dicts of binary layers and batch norms also
+floor), ``"flatten"`` (NHWC -> C order) and, as the first entry only, ``"binarize"``
+(``threshold``: inputs become +1 where ``x > threshold``, else -1). Layer dicts of binary layers and batch norms also
 carry ``"name"`` (e.g. ``"conv1"``), an extra key consumers may ignore. The output is the last
 layer's float output (logits). Everything here is numpy: a pickled estimator and a saved
 :meth:`PBNet.sample_networks <bayesbin.nets.PBNet.sample_networks>` result predict without JAX.
@@ -30,7 +31,7 @@ from bayesbin.bits.netdata import (
     networks_to_idata,
 )
 from bayesbin.nets.architecture import Plan
-from bayesbin.nets.layers import BN_EPS, batch_norm, conv2d, dense, maxpool2d
+from bayesbin.nets.layers import BN_EPS, batch_norm, binarize, conv2d, dense, maxpool2d
 from bayesbin.nets.quantizers import sign
 
 __all__ = [
@@ -53,7 +54,8 @@ def _jsonable(v):
     return v.item() if hasattr(v, "item") else v
 
 
-def network_template(plan: Plan, classes, eps: float = BN_EPS) -> dict:
+def network_template(plan: Plan, classes, eps: float = BN_EPS, *,
+                     input_threshold: float | None = None) -> dict:
     """Describe a network without arrays: input shape, classes and layer kinds/names.
 
     Parameters
@@ -63,14 +65,18 @@ def network_template(plan: Plan, classes, eps: float = BN_EPS) -> dict:
         Class labels in output order.
     eps : float
         Batch-norm epsilon.
+    input_threshold : float, optional
+        Binarize the inputs first (``{"kind": "binarize", "threshold": ...}`` leads the layers).
 
     Returns
     -------
     dict
         JSON-friendly: ``input_shape``, ``classes``, ``eps``, ``layers`` (list of
-        ``{"kind", "name"[, "size"]}``).
+        ``{"kind", "name"[, "size"]}``, or ``{"kind": "binarize", "threshold"}`` first).
     """
     layers = []
+    if input_threshold is not None:
+        layers.append({"kind": "binarize", "threshold": float(input_threshold)})
     for op in plan.ops:
         d = {"kind": op.kind}
         if op.kind in ("conv2d", "dense", "batchnorm"):
@@ -144,6 +150,8 @@ def _chunk_rows(net: dict, n: int, copies: int = 3) -> int:
 
 def _apply(layer: dict, h: np.ndarray) -> np.ndarray:
     kind = layer["kind"]
+    if kind == "binarize":
+        return binarize(h, layer["threshold"])
     if kind == "conv2d":
         return conv2d(h, layer["weights"])
     if kind == "dense":

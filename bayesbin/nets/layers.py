@@ -9,6 +9,9 @@ Conventions (the same as :mod:`bayesbin.nets.export` and the packed-bit inferenc
 * Batch norm normalises the last axis: ``y = gamma * (s - mean) / sqrt(var + eps) + beta``.
 * Max pooling: ``size x size`` windows, stride ``size``, no padding (rows/columns that do not
   fill a window are dropped).
+* Binarized inputs (a network's optional first step, ``input_threshold``): ``+1`` where
+  ``x > threshold``, else ``-1`` (strictly greater, as the linear models' ``binarize_threshold``),
+  compared in float32 (``float32(x) > float32(threshold)``, what training in JAX does).
 
 PBNet (Peters & Welling 2018) propagates a Gaussian approximation of each pre-activation (the
 Lyapunov CLT). A weight is ``w in {-1, +1}`` with mean ``theta = E[w]`` (``E[w^2] = 1``), an
@@ -43,6 +46,7 @@ __all__ = [
     "batch_stats",
     "binary_moments",
     "binary_probability",
+    "binarize",
     "conv2d",
     "dense",
     "gaussian_conv2d",
@@ -119,6 +123,25 @@ def conv2d(x: np.ndarray, w: np.ndarray, *, chunk_bytes: int = _CHUNK_BYTES) -> 
         cols = win.reshape(-1, c * 9)  # one copy, (m*H*W, C*9)
         np.matmul(cols, wmat, out=out[lo : lo + step].reshape(-1, o))
     return out
+
+
+def binarize(x, threshold: float, xp=np):
+    """Binarize inputs: ``+1`` where ``x > threshold``, else ``-1``, compared in float32.
+
+    Parameters
+    ----------
+    x : ndarray of any shape
+    threshold : float
+        Rounded to float32, as ``x`` is.
+    xp : module
+        Array namespace.
+
+    Returns
+    -------
+    ndarray of the shape of ``x``, float32 in {-1, +1}
+    """
+    x = xp.asarray(x).astype(xp.float32)
+    return xp.where(x > xp.float32(threshold), 1.0, -1.0).astype(xp.float32)
 
 
 def maxpool2d(x, size: int = 2, xp=np):

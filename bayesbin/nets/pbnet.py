@@ -111,7 +111,7 @@ class PBNet(BinaryNetClassifier):
     n_networks : int
         Default size of the sampled ensemble (16).
     validation_fraction, early_stopping, patience, bn_rows, input_shape, classes,
-    random_state, progressbar, checkpoint, warm_start, augment_shift : see
+    random_state, progressbar, checkpoint, warm_start, augment_shift, input_threshold : see
     :class:`~bayesbin.nets.BNN`
         The validation accuracy monitored in training is the Gaussian mean's.
 
@@ -162,6 +162,7 @@ class PBNet(BinaryNetClassifier):
         checkpoint=None,
         warm_start=False,
         augment_shift=0,
+        input_threshold=None,
     ):
         self.architecture = architecture
         self.epochs = epochs
@@ -189,6 +190,7 @@ class PBNet(BinaryNetClassifier):
         self.checkpoint = checkpoint
         self.warm_start = warm_start
         self.augment_shift = augment_shift
+        self.input_threshold = input_threshold
 
     # -- training hooks -------------------------------------------------------------------------
     def _check_own_params(self) -> None:

@@ -88,8 +88,12 @@ def _tail(draw, rng, n_out, fan_in, *, image, first, st):
     return bn + [{"kind": "sign"}], 1
 
 
-def random_network(draw, st, *, kind=None) -> dict:
-    """A random small network description (hypothesis ``draw``): dense or conv, odd sizes."""
+def random_network(draw, st, *, kind=None, input_threshold=None) -> dict:
+    """A random small network description (hypothesis ``draw``): dense or conv, odd sizes.
+
+    With ``input_threshold``, the layers start with ``{"kind": "binarize", "threshold": ...}``
+    and the first layer's batch norm is drawn for ±1 inputs (means on integer scores)."""
+    real = input_threshold is None  # the first layer sees real inputs (k / 255 pixels)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     kind = kind or draw(st.sampled_from(["mlp", "cnn"]))
     layers = []
@@ -99,7 +103,7 @@ def random_network(draw, st, *, kind=None) -> dict:
         for i in range(draw(st.integers(0, 2))):
             u = draw(st.integers(1, 130))
             layers.append({"kind": "dense", "weights": pm1(rng, u, width)})
-            tail, _ = _tail(draw, rng, u, width, image=None, first=i == 0, st=st)
+            tail, _ = _tail(draw, rng, u, width, image=None, first=real and i == 0, st=st)
             layers += tail
             width = u
     else:
@@ -110,7 +114,7 @@ def random_network(draw, st, *, kind=None) -> dict:
             layers.append({"kind": "conv2d", "weights": pm1(rng, o, c, 3, 3), "padding": "same"})
             fits = [s for s in (2, 3) if s <= min(h, w)]
             image = (h, w, draw(st.sampled_from(fits))) if fits else None
-            tail, size = _tail(draw, rng, o, 9 * c, image=image, first=i == 0, st=st)
+            tail, size = _tail(draw, rng, o, 9 * c, image=image, first=real and i == 0, st=st)
             if not fits:
                 tail = [t for t in tail if t["kind"] != "maxpool2d"]
                 size = 1
@@ -126,7 +130,9 @@ def random_network(draw, st, *, kind=None) -> dict:
     k = draw(st.integers(2, 5))
     layers.append({"kind": "dense", "weights": pm1(rng, k, width)})
     if draw(st.booleans()):
-        layers.append(batchnorm(rng, k, divisor=255.0 if len(layers) == 1 else 1.0))
+        layers.append(batchnorm(rng, k, divisor=255.0 if real and len(layers) == 1 else 1.0))
+    if not real:
+        layers.insert(0, {"kind": "binarize", "threshold": input_threshold})
     return {"input_shape": input_shape, "layers": layers, "classes": list(range(k))}
 
 
