@@ -276,7 +276,9 @@ class BNN(BinaryNetClassifier):
         Batch norm and sign of every hidden layer become one integer threshold per unit; the
         output layer gives float logits. The packed logits equal those of
         :func:`bayesbin.bits.reference_forward` on :meth:`binary_network` exactly (for pixels
-        ``k / 255`` as ``bayesbin.load_mnist`` returns them, integer levels or ±1 inputs).
+        ``k / 255`` as ``bayesbin.load_mnist`` returns them, integer levels or ±1 inputs; for
+        every finite input when the network binarizes its inputs, ``input_threshold``: the
+        packed network then binarizes them itself and its first layer is XNOR-popcount too).
 
         Parameters
         ----------

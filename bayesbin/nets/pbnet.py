@@ -385,7 +385,8 @@ class PBNet(BinaryNetClassifier):
         bayesbin.bits.PackedNetwork
             One network, or an ensemble whose ``predict_proba`` is the mean of the members'
             softmax outputs. Its logits equal :func:`bayesbin.bits.reference_forward` of the same
-            networks exactly for pixels ``k / 255``, integer levels or ±1 inputs.
+            networks exactly for pixels ``k / 255``, integer levels or ±1 inputs (every finite
+            input with ``input_threshold``).
         """
         from bayesbin.bits import pack_network
 
