@@ -48,6 +48,7 @@ LAYERS = {
     "bits.kernels": 30,  # compiled kernels: no bayesbin imports but bits.kernels itself
     "bits.levelkernels": 30,
     "bits.netkernels": 30,
+    "bits.simdkernels": 30,  # AVX2 hidden dense kernel (x86-64), used only where the host has AVX2
     "bits.packing": 31,  # bit order, pack/unpack, inputs
     "bits.description": 31,  # the interchange description of a network (pure numpy)
     "bits.reference": 31,  # the float64 reference forward pass (pure numpy)

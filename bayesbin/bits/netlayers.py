@@ -13,6 +13,10 @@ A :class:`NetLayer` holds the packed ±1 weights of its S members and one output
 Inputs and outputs: packed ±1 activations (see :mod:`bayesbin.bits.netkernels`), integer levels
 ``q`` (first layer, :mod:`bayesbin.bits.levelkernels`), or float64 values (first layer, a plain
 float64 computation for real inputs that are not exact levels).
+
+Hidden dense layers of a multiple of 128 units run the AVX2 kernel of
+:mod:`bayesbin.bits.simdkernels` on hosts that have AVX2 (the same bits; ``BAYESBIN_SIMD=0``
+or :func:`bayesbin.bits.simdkernels.set_enabled` switches it off).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 
 from bayesbin.bits import levelkernels as _lk
 from bayesbin.bits import netkernels as _nk
+from bayesbin.bits import simdkernels as _sk
 from bayesbin.bits.layers import BatchNormOutput, LevelWeights, ThresholdOutput
 from bayesbin.bits.packing import _SERIAL_WORK, _last_mask, pack_bits, unpack_bits
 from bayesbin.bits.reference import _conv3x3
@@ -114,6 +119,7 @@ class NetLayer:
             raise ValueError("thresholds outside the range of the scores")
         self.output = output
         self._wt: dict = {}
+        self._simd_w: dict = {}
         self._masks: dict = {}
         self._tau: dict = {}
         self._head_params: dict = {}
@@ -198,6 +204,23 @@ class NetLayer:
             else:
                 self._wt[m] = _nk.conv_stream_weights(w, self.in_shape[2])
         return self._wt[m]
+
+    def _simd_weights(self, m: int):
+        """Member ``m``'s ``(ws, lim, fw)`` for the AVX2 kernel, or None when it does not apply.
+
+        A hidden dense layer (not the head) with a multiple of 128 units, at most
+        :data:`~bayesbin.bits.simdkernels.MAX_IN_WORDS` input words, on an AVX2 host with the
+        SIMD kernels enabled (:func:`bayesbin.bits.simdkernels.usable`); else the layer runs
+        :mod:`bayesbin.bits.netkernels`.
+        """
+        if self.kind != "dense" or not _sk.usable(
+            self.n_out, self.weights.shape[2], head=self.head
+        ):
+            return None
+        if m not in self._simd_w:
+            tau, flip = self.thresholds(m)
+            self._simd_w[m] = _sk.prep_weights(self._transposed(m), self.fan_in, tau, flip)
+        return self._simd_w[m]
 
     def _level_masks(self, m: int, q_max: int = 255):
         """Member ``m``'s weights for level inputs.
@@ -290,8 +313,12 @@ class NetLayer:
                 scores = np.empty((n, self.n_out), dtype=np.int64)
                 kernel(x2, self._transposed(m), self.fan_in, *self._no_tau, self._no_bits, scores)
                 return self._logits(scores, m)
-            tau, flip = self.thresholds(m)
             out = np.empty((n, _words(self.n_out)), dtype=np.uint64)
+            simd = self._simd_weights(m)
+            if simd is not None:  # AVX2 hosts: the same bits, faster
+                (_sk.dense_tbl_serial if serial else _sk.dense_tbl)(x2, *simd, out, _sk.TABLES)
+                return out
+            tau, flip = self.thresholds(m)
             kernel(
                 x2,
                 self._transposed(m),
