@@ -26,6 +26,18 @@ def random_net(rng, arch: str, shape, output_sign=False):
     return plan, tmpl, build_network(tmpl, weights, bn)
 
 
+def random_clt_params(rng, plan):
+    """Random latent weights, batch-norm parameters and statistics of every layer (float32)."""
+    params = {lay.name: {"w": rng.uniform(-2, 2, lay.weight_shape).astype(np.float32),
+                         "gamma": rng.uniform(0.5, 2.0, lay.n_out).astype(np.float32),
+                         "beta": rng.normal(0, 0.5, lay.n_out).astype(np.float32)}
+              for lay in plan.layers}
+    stats = {lay.name: {"mean": rng.normal(0, 1, lay.n_out).astype(np.float32),
+                        "var": rng.uniform(1, 9, lay.n_out).astype(np.float32)}
+             for lay in plan.layers}
+    return params, stats
+
+
 @pytest.mark.parametrize("kind", sorted(ARCHS))
 def test_numpy_forward_equals_jax_forward(rng, kind):
     arch, shape = ARCHS[kind]
@@ -48,13 +60,7 @@ def test_numpy_forward_equals_jax_forward(rng, kind):
 def test_numpy_clt_forward_equals_jax(rng, pool):
     arch, shape = ARCHS["cnn"]
     plan, tmpl, _ = random_net(rng, arch, shape)
-    params = {lay.name: {"w": rng.uniform(-2, 2, lay.weight_shape).astype(np.float32),
-                         "gamma": rng.uniform(0.5, 2.0, lay.n_out).astype(np.float32),
-                         "beta": rng.normal(0, 0.5, lay.n_out).astype(np.float32)}
-              for lay in plan.layers}
-    stats = {lay.name: {"mean": rng.normal(0, 1, lay.n_out).astype(np.float32),
-                        "var": rng.uniform(1, 9, lay.n_out).astype(np.float32)}
-             for lay in plan.layers}
+    params, stats = random_clt_params(rng, plan)
     x = rng.random((50, *shape)).astype(np.float32)
     theta = {k: np.tanh(p["w"]) for k, p in params.items()}
     bn = {k: {**{g: params[k][g] for g in ("gamma", "beta")}, **stats[k]} for k in params}
